@@ -1,0 +1,68 @@
+"""One exception root for jobsim, split by what a caller should do about it."""
+
+from __future__ import annotations
+
+import re
+
+
+class JobsimError(Exception):
+    """Root of every error jobsim raises on purpose."""
+
+
+class ConfigurationError(JobsimError):
+    """Settings or a spec string that cannot work (unknown provider, missing key, bad URL)."""
+
+
+class ValidationFailed(JobsimError):
+    """Input that breaks a documented rule; the message says which rule, never echoes secrets."""
+
+
+class NotFound(JobsimError):
+    """The posting (or task, or worker) asked for does not exist."""
+
+
+class PermanentError(JobsimError):
+    """Retrying will not help: bad credentials, a rejected request, a malformed response."""
+
+
+class TransientError(JobsimError):
+    """Retrying later may help: timeouts, 5xx, connection resets."""
+
+
+class RateLimited(TransientError):
+    """The provider asked us to slow down; retry_after is in seconds when it said how long."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+_SECRET_PATTERNS = [
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"),
+    re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"),
+    re.compile(r"(?i)((?:api[_-]?key|token|password|secret)[\"']?\s*[=:]\s*[\"']?)[^\s\"'&,}]+"),
+    re.compile(r"(?i)(://[^:/\s]+:)[^@/\s]+(@)"),
+]
+MAX_ERROR_CHARS = 500
+
+
+def sanitize(message: str, secrets: tuple[str, ...] = ()) -> str:
+    """Make an error message safe to store, log or return: no keys, passwords or tokens.
+
+    Known secret values are replaced first, then anything shaped like a credential; the result
+    is cut to MAX_ERROR_CHARS so a provider echoing a whole request cannot flood the tables.
+    """
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "[redacted]")
+    for pattern in _SECRET_PATTERNS:
+        if pattern.groups >= 2:
+            message = pattern.sub(r"\1[redacted]\2", message)
+        elif pattern.groups == 1:
+            message = pattern.sub(r"\1[redacted]", message)
+        else:
+            message = pattern.sub("[redacted]", message)
+    if len(message) > MAX_ERROR_CHARS:
+        message = message[: MAX_ERROR_CHARS - 3] + "..."
+    return message

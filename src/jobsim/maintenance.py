@@ -1,0 +1,99 @@
+"""Periodic upkeep every worker runs: expiry, stale lists, task and worker pruning."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select, update
+
+from jobsim import queue
+from jobsim.settings import Settings
+from jobsim.storage.engine import Database, affected_rows
+from jobsim.storage.models import Posting, SimilarEntry, Worker
+from jobsim.storage.types import utcnow
+
+log = logging.getLogger("jobsim.maintenance")
+
+SUCCEEDED_KEPT = timedelta(days=1)
+FAILED_KEPT = timedelta(days=7)
+STOPPED_WORKERS_KEPT = timedelta(days=7)
+STALE_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    expired_refills: int
+    stale_recomputes: int
+    tasks_pruned: int
+    workers_marked_dead: int
+    workers_pruned: int
+
+
+def run_maintenance(db: Database, settings: Settings) -> MaintenanceReport:
+    now = utcnow()
+    with db.write() as session:
+        expired = list(
+            session.scalars(
+                select(SimilarEntry.similar_id)
+                .distinct()
+                .join(Posting, Posting.id == SimilarEntry.similar_id)
+                .where(Posting.expires_at.is_not(None), Posting.expires_at <= now)
+                .limit(STALE_BATCH)
+            )
+        )
+        queue.enqueue_many(
+            session,
+            queue.SIMILAR,
+            expired,
+            priority=queue.PRIORITY_REFRESH,
+            max_attempts=settings.max_attempts,
+        )
+        stale_before = now - timedelta(days=settings.recompute_after_days)
+        stale = list(
+            session.scalars(
+                select(Posting.id)
+                .where(
+                    Posting.status == "active",
+                    Posting.is_deleted.is_(False),
+                    Posting.similar_computed_at.is_not(None),
+                    Posting.similar_computed_at < stale_before,
+                )
+                .order_by(Posting.similar_computed_at)
+                .limit(STALE_BATCH)
+            )
+        )
+        queue.enqueue_many(
+            session,
+            queue.SIMILAR,
+            stale,
+            priority=queue.PRIORITY_BACKFILL,
+            max_attempts=settings.max_attempts,
+        )
+        pruned = queue.prune(
+            session, succeeded_older_than=SUCCEEDED_KEPT, failed_older_than=FAILED_KEPT
+        )
+        dead_after = timedelta(seconds=settings.heartbeat_seconds * 4)
+        dead = affected_rows(
+            session.execute(
+                update(Worker)
+                .where(
+                    Worker.state.in_(("running", "paused", "starting")),
+                    Worker.heartbeat_at < now - dead_after,
+                )
+                .values(state="dead")
+            )
+        )
+        removed = affected_rows(
+            session.execute(
+                delete(Worker).where(
+                    Worker.state.in_(("stopped", "dead")),
+                    Worker.heartbeat_at < now - STOPPED_WORKERS_KEPT,
+                )
+            )
+        )
+    report = MaintenanceReport(len(expired), len(stale), pruned, dead, removed)
+    if any(vars(report).values()):
+        log.info("maintenance", extra=vars(report))
+    return report

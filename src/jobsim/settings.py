@@ -1,0 +1,68 @@
+"""All configuration in one typed object, read from JOBSIM_* environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///jobsim.db"
+DEFAULT_EMBEDDER = "local:all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JOBSIM_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    embedder: str = DEFAULT_EMBEDDER
+
+    # Provider credentials and endpoints (never logged; SecretStr hides them in reprs).
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    gemini_api_key: SecretStr | None = None
+    gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta"
+    embedder_timeout_seconds: float = Field(30.0, gt=0)
+    embedder_requests_per_minute: int = Field(0, ge=0, description="0 = no proactive limit")
+    embedder_tokens_per_minute: int = Field(0, ge=0, description="0 = no proactive limit")
+
+    # Similarity.
+    weight_semantic: float = Field(0.9, ge=0, le=1)
+    weight_context: float = Field(0.1, ge=0, le=1)
+    top_n: int = Field(10, ge=1, le=100)
+    min_score: float = Field(0.3, ge=-1, le=1)
+    min_fresh_results: int = Field(
+        3, ge=0, description="fewer valid cached results queue a recompute"
+    )
+    fallback_limit: int = Field(6, ge=1, le=100)
+    recompute_after_days: float = Field(7.0, gt=0)
+
+    # Queue and worker.
+    batch_size: int = Field(32, ge=1, le=1024)
+    lease_seconds: float = Field(120.0, gt=0)
+    heartbeat_seconds: float = Field(15.0, gt=0)
+    poll_seconds: float = Field(1.0, gt=0)
+    max_attempts: int = Field(5, ge=1)
+    retry_base_seconds: float = Field(2.0, gt=0)
+    retry_cap_seconds: float = Field(600.0, gt=0)
+    shutdown_grace_seconds: float = Field(30.0, ge=0)
+    worker_memory_limit_mb: int = Field(
+        0, ge=0, description="pause claiming above this RSS; 0 = off"
+    )
+    maintenance_seconds: float = Field(60.0, gt=0)
+
+    # HTTP API.
+    api_key: SecretStr | None = None
+    admin_token: SecretStr | None = None
+    max_body_bytes: int = Field(5_000_000, ge=1024)
+    max_bulk_items: int = Field(1000, ge=1)
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _heartbeat_shorter_than_lease(self) -> Settings:
+        if self.heartbeat_seconds >= self.lease_seconds:
+            raise ValueError("heartbeat_seconds must be shorter than lease_seconds")
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings from the environment, with explicit overrides winning."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,286 @@
+"""The in-memory vector index and the score: w_sem * cosine + w_ctx * context bonus.
+
+Every worker process holds one VectorIndex: a float32 matrix of unit vectors for the current
+model plus small metadata arrays (experience level, category, city, remote, company, listed),
+so scoring a posting against all others is one matrix-vector product and a few vector ops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from jobsim.jobs import EXPERIENCE_LEVELS
+
+FloatArray = npt.NDArray[np.float32]
+_LEVEL_INDEX = {level: i for i, level in enumerate(EXPERIENCE_LEVELS)}
+_NO_EXPIRY = np.inf
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    weight_semantic: float = 0.9
+    weight_context: float = 0.1
+    top_n: int = 10
+    min_score: float = 0.3
+
+
+@dataclass(frozen=True)
+class PostingMeta:
+    """What the context bonus and the listed filter need to know about a posting."""
+
+    category: str | None = None
+    city: str | None = None
+    remote: bool = False
+    experience_level: str | None = None
+    company: str | None = None
+    listed: bool = True
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    posting_id: str
+    score: float
+    semantic: float
+    context: float
+
+
+class _Codes:
+    """Interns strings as small ints so equality tests run on numpy arrays."""
+
+    def __init__(self) -> None:
+        self._codes: dict[str, int] = {}
+
+    def code(self, value: str | None) -> int:
+        if not value:
+            return -1
+        key = value.strip().casefold()
+        return self._codes.setdefault(key, len(self._codes))
+
+
+class VectorIndex:
+    def __init__(self, dims: int, capacity: int = 1024) -> None:
+        self.dims = dims
+        self.size = 0
+        self.ids: list[str] = []
+        self.positions: dict[str, int] = {}
+        self._matrix = np.zeros((capacity, dims), dtype=np.float32)
+        self._level = np.full(capacity, -1, dtype=np.int8)
+        self._category = np.full(capacity, -1, dtype=np.int32)
+        self._city = np.full(capacity, -1, dtype=np.int32)
+        self._company = np.full(capacity, -1, dtype=np.int32)
+        self._remote = np.zeros(capacity, dtype=bool)
+        self._listed = np.zeros(capacity, dtype=bool)
+        self._expires = np.full(capacity, _NO_EXPIRY, dtype=np.float64)
+        # Each row's cached list: its size and its lowest score (-inf while not full).
+        self._list_count = np.zeros(capacity, dtype=np.int32)
+        self._list_floor = np.full(capacity, -np.inf, dtype=np.float32)
+        self._metas: list[PostingMeta] = []
+        self._strings = _Codes()
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __contains__(self, posting_id: object) -> bool:
+        return posting_id in self.positions
+
+    @property
+    def matrix(self) -> FloatArray:
+        return self._matrix[: self.size]
+
+    def vector(self, posting_id: str) -> FloatArray:
+        row: FloatArray = self._matrix[self.positions[posting_id]]
+        return row
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def upsert(self, posting_id: str, vector: FloatArray, meta: PostingMeta) -> None:
+        if vector.shape != (self.dims,):
+            raise ValueError(f"vector has shape {vector.shape}, index has {self.dims} dims")
+        position = self.positions.get(posting_id)
+        if position is None:
+            position = self._append(posting_id)
+        self._matrix[position] = vector
+        self._write_meta(position, meta)
+
+    def set_meta(self, posting_id: str, meta: PostingMeta) -> None:
+        position = self.positions.get(posting_id)
+        if position is not None:
+            self._write_meta(position, meta)
+
+    def _append(self, posting_id: str) -> int:
+        if self.size == len(self._matrix):
+            self._grow(max(len(self._matrix) * 2, 1024))
+        position = self.size
+        self.size += 1
+        self.ids.append(posting_id)
+        self._metas.append(PostingMeta())
+        self.positions[posting_id] = position
+        return position
+
+    def _grow(self, capacity: int) -> None:
+        def grown(array: np.ndarray, fill: object) -> np.ndarray:
+            bigger = np.full((capacity, *array.shape[1:]), fill, dtype=array.dtype)
+            bigger[: len(array)] = array
+            return bigger
+
+        self._matrix = grown(self._matrix, 0.0)
+        self._level = grown(self._level, -1)
+        self._category = grown(self._category, -1)
+        self._city = grown(self._city, -1)
+        self._company = grown(self._company, -1)
+        self._remote = grown(self._remote, False)
+        self._listed = grown(self._listed, False)
+        self._expires = grown(self._expires, _NO_EXPIRY)
+        self._list_count = grown(self._list_count, 0)
+        self._list_floor = grown(self._list_floor, -np.inf)
+
+    def meta(self, posting_id: str) -> PostingMeta:
+        return self._metas[self.positions[posting_id]]
+
+    def set_list_state(self, posting_id: str, count: int, floor: float | None) -> None:
+        position = self.positions.get(posting_id)
+        if position is not None:
+            self._list_count[position] = count
+            self._list_floor[position] = -np.inf if floor is None else floor
+
+    def _write_meta(self, position: int, meta: PostingMeta) -> None:
+        self._metas[position] = meta
+        self._level[position] = _LEVEL_INDEX.get(meta.experience_level or "", -1)
+        self._category[position] = self._strings.code(meta.category)
+        self._city[position] = self._strings.code(meta.city)
+        self._company[position] = self._strings.code(meta.company)
+        self._remote[position] = meta.remote
+        self._listed[position] = meta.listed
+        self._expires[position] = meta.expires_at.timestamp() if meta.expires_at else _NO_EXPIRY
+
+    # --- scoring ---------------------------------------------------------------------------
+
+    def candidates(self, now: datetime) -> npt.NDArray[np.bool_]:
+        """Rows that may appear in a list right now: listed and not expired."""
+        n = self.size
+        result: npt.NDArray[np.bool_] = self._listed[:n] & (self._expires[:n] > now.timestamp())
+        return result
+
+    def context_scores(self, meta: PostingMeta) -> FloatArray:
+        """The seed's context bonus of `meta` against every row, in [0, 1].
+
+        Experience: same 0.5, one step apart 0.3, two steps 0.1, unknown on either side 0.25.
+        Category: same 0.3. Location: same city (or both remote) 0.2; different cities with
+        one remote 0.1; a city unknown on either side 0.1.
+        """
+        n = self.size
+        score = np.zeros(n, dtype=np.float32)
+        level = _LEVEL_INDEX.get(meta.experience_level or "", -1)
+        levels = self._level[:n].astype(np.int16)
+        if level < 0:
+            score += 0.25
+        else:
+            distance = np.abs(levels - level)
+            level_part = np.select(
+                [distance == 0, distance == 1, distance == 2], [0.5, 0.3, 0.1], 0.0
+            )
+            score += np.where(levels < 0, 0.25, level_part).astype(np.float32)
+        category = self._strings.code(meta.category)
+        if category >= 0:
+            score += np.where(self._category[:n] == category, 0.3, 0.0).astype(np.float32)
+        city = self._strings.code(meta.city)
+        cities = self._city[:n]
+        remotes = self._remote[:n]
+        same_place = (cities == city) & (city >= 0) | (remotes & meta.remote)
+        one_remote = remotes | meta.remote
+        unknown_city = (cities < 0) | (city < 0)
+        location = np.select([same_place, unknown_city | one_remote], [0.2, 0.1], 0.0)
+        score += location.astype(np.float32)
+        clipped: FloatArray = np.minimum(score, 1.0)
+        return clipped
+
+    def score_all(
+        self, vector: FloatArray, meta: PostingMeta, config: ScoringConfig
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(score, semantic, context) of a query against every row."""
+        semantic = np.clip(self.matrix @ vector, -1.0, 1.0).astype(np.float32)
+        context = self.context_scores(meta)
+        score = (config.weight_semantic * semantic + config.weight_context * context).astype(
+            np.float32
+        )
+        return score, semantic, context
+
+    def top_n(
+        self,
+        vector: FloatArray,
+        meta: PostingMeta,
+        config: ScoringConfig,
+        now: datetime,
+        *,
+        exclude: Iterable[str] = (),
+        limit: int | None = None,
+    ) -> list[Match]:
+        """The best listed postings for a query, above config.min_score, best first."""
+        if self.size == 0:
+            return []
+        score, semantic, context = self.score_all(vector, meta, config)
+        allowed = self.candidates(now) & (score >= config.min_score)
+        for posting_id in exclude:
+            position = self.positions.get(posting_id)
+            if position is not None:
+                allowed[position] = False
+        return self._best(score, semantic, context, allowed, limit or config.top_n)
+
+    def _best(
+        self,
+        score: FloatArray,
+        semantic: FloatArray,
+        context: FloatArray,
+        allowed: npt.NDArray[np.bool_],
+        limit: int,
+    ) -> list[Match]:
+        rows = np.flatnonzero(allowed)
+        if len(rows) > limit:
+            rows = rows[np.argpartition(-score[rows], limit - 1)[:limit]]
+        rows = rows[np.lexsort((rows, -score[rows]))]
+        return [
+            Match(self.ids[r], float(score[r]), float(semantic[r]), float(context[r])) for r in rows
+        ]
+
+    def lists_it_enters(
+        self, posting_id: str, config: ScoringConfig, now: datetime
+    ) -> list[tuple[str, Match]]:
+        """The listed postings whose cached list `posting_id` now belongs in, with its match.
+
+        Scores are symmetric, so the posting enters a list when its score clears the minimum
+        and either the list is not full or the score beats the list's lowest entry.
+        """
+        position = self.positions[posting_id]
+        score, semantic, context = self.score_all(
+            self.matrix[position], self.meta(posting_id), config
+        )
+        n = self.size
+        enters = (
+            self.candidates(now)
+            & (score >= config.min_score)
+            & ((self._list_count[:n] < config.top_n) | (score > self._list_floor[:n]))
+        )
+        enters[position] = False
+        return [
+            (self.ids[r], Match(posting_id, float(score[r]), float(semantic[r]), float(context[r])))
+            for r in np.flatnonzero(enters)
+        ]
+
+    def scores_for(
+        self, vector: FloatArray, meta: PostingMeta, config: ScoringConfig, ids: Sequence[str]
+    ) -> dict[str, Match]:
+        """Scores of a query against chosen rows only (reverse insertion checks)."""
+        positions = [self.positions[i] for i in ids if i in self.positions]
+        if not positions:
+            return {}
+        score, semantic, context = self.score_all(vector, meta, config)
+        return {
+            self.ids[p]: Match(self.ids[p], float(score[p]), float(semantic[p]), float(context[p]))
+            for p in positions
+        }

@@ -1,0 +1,48 @@
+"""Text cleaning shared by the embedding recipe: markup, emoji and control characters out."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+_SCRIPT_STYLE = re.compile(r"(?is)<(script|style)\b.*?</\1\s*>")
+_TAG = re.compile(r"<[^>]{0,2000}>")
+_BLOCK_TAG = re.compile(r"(?i)<\s*(br|/p|/div|/li|/h[1-6]|li)\b[^>]*>")
+_MARKDOWN = re.compile(r"(\*\*|__|`{1,3}|^#{1,6}\s+|^\s*[-*+]\s+)", re.MULTILINE)
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+_NEWLINES = re.compile(r"\n{3,}")
+_EMOJI = re.compile(
+    "["
+    "\U0001f000-\U0001faff"  # pictographs, emoticons, transport, symbols & pictographs ext.
+    "\U00002600-\U000027bf"  # misc symbols, dingbats
+    "\U0001f1e6-\U0001f1ff"  # regional indicators (flags)
+    "\ufe0e\ufe0f\u200d"  # variation selectors, zero-width joiner
+    "\U000e0020-\U000e007f"  # tag characters
+    "]+"
+)
+
+
+def clean_text(value: str) -> str:
+    """Plain text fit for an embedding model: no HTML/markdown, emoji or control characters."""
+    value = _SCRIPT_STYLE.sub(" ", value)
+    value = _BLOCK_TAG.sub("\n", value)
+    value = _TAG.sub(" ", value)
+    value = html.unescape(value)
+    value = _MARKDOWN.sub("", value)
+    value = _EMOJI.sub(" ", value)
+    value = "".join(
+        ch for ch in value if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
+    )
+    value = unicodedata.normalize("NFC", value)
+    lines = [_SPACES.sub(" ", line).strip() for line in value.replace("\r", "\n").split("\n")]
+    return _NEWLINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def truncate(value: str, max_chars: int) -> str:
+    """Cut to at most max_chars, at a word boundary when one is near."""
+    if len(value) <= max_chars:
+        return value
+    cut = value[:max_chars]
+    space = cut.rfind(" ")
+    return cut[:space] if space > max_chars * 0.8 else cut
