@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 
 class JobsimError(Exception):
@@ -39,7 +40,7 @@ class RateLimited(TransientError):
 
 _SECRET_PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
-    re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"),
+    re.compile(r"\bsk-[A-Za-z0-9_\-*]{8,}"),
     re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"),
     re.compile(r"(?i)((?:api[_-]?key|token|password|secret)[\"']?\s*[=:]\s*[\"']?)[^\s\"'&,}]+"),
     re.compile(r"(?i)(://[^:/\s]+:)[^@/\s]+(@)"),
@@ -47,11 +48,13 @@ _SECRET_PATTERNS = [
 MAX_ERROR_CHARS = 500
 
 
-def sanitize(message: str, secrets: tuple[str, ...] = ()) -> str:
+def sanitize(
+    message: str, secrets: Sequence[str | None] = (), max_chars: int = MAX_ERROR_CHARS
+) -> str:
     """Make an error message safe to store, log or return: no keys, passwords or tokens.
 
     Known secret values are replaced first, then anything shaped like a credential; the result
-    is cut to MAX_ERROR_CHARS so a provider echoing a whole request cannot flood the tables.
+    is cut to max_chars so a provider echoing a whole request cannot flood the tables.
     """
     for secret in secrets:
         if secret:
@@ -63,6 +66,6 @@ def sanitize(message: str, secrets: tuple[str, ...] = ()) -> str:
             message = pattern.sub(r"\1[redacted]", message)
         else:
             message = pattern.sub("[redacted]", message)
-    if len(message) > MAX_ERROR_CHARS:
-        message = message[: MAX_ERROR_CHARS - 3] + "..."
+    if len(message) > max_chars:
+        message = message[: max_chars - 3] + "..."
     return message

@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     # Provider credentials and endpoints (never logged; SecretStr hides them in reprs).
     openai_api_key: SecretStr | None = None
     openai_base_url: str = "https://api.openai.com/v1"
+    ollama_base_url: str = "http://127.0.0.1:11434/v1"
     gemini_api_key: SecretStr | None = None
     gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta"
     embedder_timeout_seconds: float = Field(30.0, gt=0)

@@ -1,0 +1,110 @@
+"""Spec string -> Embedder. Provider modules are imported only when their spec is used.
+
+Specs: ``local:<model or /abs/dir>``, ``openai:<model>``, ``ollama:<model>`` (an OpenAI-compatible
+server, by default http://127.0.0.1:11434/v1, no key), ``gemini:<model>``, ``fake:<dims>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pydantic import SecretStr
+
+from jobsim.embedders.base import Embedder
+from jobsim.embedders.limiter import RateLimiter
+from jobsim.errors import ConfigurationError
+from jobsim.settings import Settings
+
+DEFAULT_OLLAMA_BASE_URL = "http://127.0.0.1:11434/v1"
+SPEC_HELP = (
+    "use one of local:<model-or-/abs/path>, openai:<model>, ollama:<model>, "
+    "gemini:<model>, fake:<dims>"
+)
+
+
+def create_embedder(spec: str, settings: Settings) -> Embedder:
+    """Build the embedder a spec string names; ConfigurationError for a spec that cannot work."""
+    prefix, separator, model = spec.strip().partition(":")
+    builder = _BUILDERS.get(prefix.strip().lower())
+    if not separator or builder is None:
+        raise ConfigurationError(f"unknown embedder spec {spec!r}: {SPEC_HELP}")
+    model = model.strip()
+    if not model:
+        raise ConfigurationError(f"embedder spec {spec!r} names no model: {SPEC_HELP}")
+    return builder(spec.strip(), model, settings)
+
+
+def _limiter(settings: Settings) -> RateLimiter:
+    return RateLimiter(settings.embedder_requests_per_minute, settings.embedder_tokens_per_minute)
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def _local(spec: str, model: str, settings: Settings) -> Embedder:
+    from jobsim.embedders.local import LocalEmbedder
+
+    return LocalEmbedder(model, name=spec)
+
+
+def _openai(spec: str, model: str, settings: Settings) -> Embedder:
+    from jobsim.embedders.openai import OpenAIEmbedder
+
+    return OpenAIEmbedder(
+        model,
+        api_key=_secret(settings.openai_api_key),
+        base_url=settings.openai_base_url,
+        name=spec,
+        timeout=settings.embedder_timeout_seconds,
+        limiter=_limiter(settings),
+    )
+
+
+def _ollama(spec: str, model: str, settings: Settings) -> Embedder:
+    from jobsim.embedders.openai import OpenAIEmbedder
+
+    # Settings may grow an `ollama_base_url`; until then the local default applies.
+    base_url = getattr(settings, "ollama_base_url", None) or DEFAULT_OLLAMA_BASE_URL
+    return OpenAIEmbedder(
+        model,
+        api_key=None,
+        base_url=str(base_url),
+        name=spec,
+        timeout=settings.embedder_timeout_seconds,
+        limiter=_limiter(settings),
+    )
+
+
+def _gemini(spec: str, model: str, settings: Settings) -> Embedder:
+    from jobsim.embedders.gemini import GeminiEmbedder
+
+    return GeminiEmbedder(
+        model,
+        api_key=_secret(settings.gemini_api_key),
+        base_url=settings.gemini_base_url,
+        name=spec,
+        timeout=settings.embedder_timeout_seconds,
+        limiter=_limiter(settings),
+    )
+
+
+def _fake(spec: str, model: str, settings: Settings) -> Embedder:
+    from jobsim.testing import FakeEmbedder
+
+    try:
+        dims = int(model)
+    except ValueError:
+        dims = 0
+    if dims < 1:
+        raise ConfigurationError(f"embedder spec {spec!r}: fake:<dims> needs a positive integer")
+    return FakeEmbedder(dims, name=spec)
+
+
+_BUILDERS: dict[str, Callable[[str, str, Settings], Embedder]] = {
+    "local": _local,
+    "openai": _openai,
+    "ollama": _ollama,
+    "gemini": _gemini,
+    "fake": _fake,
+}
