@@ -202,7 +202,8 @@ def _assign(posting: Posting, fields: PostingFields) -> None:
         raise ValidationFailed("salary.min must not exceed salary.max")
 
 
-_CONTEXT_FIELDS = ("category", "city", "remote", "experience_level", "company")
+# Fields the context bonus reads: changing one moves this posting's scores in every list.
+_CONTEXT_FIELDS = ("category", "city", "remote", "experience_level")
 
 
 def _snapshot(posting: Posting) -> dict[str, Any]:
@@ -210,6 +211,7 @@ def _snapshot(posting: Posting) -> dict[str, Any]:
         name: getattr(posting, name)
         for name in (
             *_CONTEXT_FIELDS,
+            "company",
             "status",
             "is_deleted",
             "expires_at",
@@ -348,7 +350,10 @@ class PostingWriter:
         posting.version += 1
         posting.updated_at = utcnow()
         reembed = text_changed and posting.status == "active"
-        if reembed or (posting.status == "active" and was_deleted):
+        became_active = posting.status == "active" and (was_deleted or before["status"] != "active")
+        if reembed or became_active:
+            # A draft or deleted posting may never have been embedded; the worker skips the model
+            # when a vector for this exact text already exists.
             queue.enqueue(
                 session,
                 queue.EMBED,
@@ -357,8 +362,10 @@ class PostingWriter:
                 max_attempts=self.max_attempts,
                 trace_id=trace_id,
             )
-        if was_listed or is_listed(posting):
-            # Lists that hold it (or should now) change: context parts moved or it left/came back.
+        listing_changed = was_listed != is_listed(posting)
+        context_changed = any(before[name] != getattr(posting, name) for name in _CONTEXT_FIELDS)
+        if not reembed and (listing_changed or (context_changed and was_listed)):
+            # It left or came back, or its context part moved; a re-embed refreshes lists itself.
             queue.enqueue(
                 session,
                 queue.SIMILAR,

@@ -228,6 +228,10 @@ class SimilarityEngine:
                 )
         return len(owners)
 
+    def clear_list(self, tx: ListTransaction, posting_id: str) -> None:
+        """Drop a posting's own cached list (it was deleted; nobody may read it again)."""
+        self._write_lists(tx, {posting_id: []})
+
     def update_meta(self, posting: Posting) -> None:
         self.index.set_meta(posting.id, meta_of(posting))
 

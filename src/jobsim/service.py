@@ -244,8 +244,11 @@ class Service:
             recompute = self._needs_recompute(session, posting, embedded, len(valid), now)
             chosen = [(e, o) for e, o in valid if self._passes(filters, posting, e.score, o)]
             data = [_similar_item(o, e) for e, o in chosen[: filters.limit]]
+            # Semantic while any cached entry is still listed (filters may empty the page);
+            # when none is (not embedded yet, or all of them left), the fallback.
+            semantic = bool(data) or (embedded and bool(valid))
             fallback: list[dict[str, Any]] = []
-            if not data and not (embedded and rows):
+            if not semantic:
                 fallback = self._fallback(session, posting, filters, now)
         if recompute:
             with self.db.write() as session:
@@ -259,7 +262,7 @@ class Service:
         computed_at = (
             posting.similar_computed_at.isoformat() if posting.similar_computed_at else None
         )
-        if data or (embedded and rows):
+        if semantic:
             return {
                 "posting_id": posting_id,
                 "method": "semantic",

@@ -25,6 +25,8 @@ _EMOJI = re.compile(
 
 def clean_text(value: str) -> str:
     """Plain text fit for an embedding model: no HTML/markdown, emoji or control characters."""
+    # Line breaks first: a lone CR is a control character and would otherwise glue lines.
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
     value = _SCRIPT_STYLE.sub(" ", value)
     value = _BLOCK_TAG.sub("\n", value)
     value = _TAG.sub(" ", value)
@@ -35,7 +37,7 @@ def clean_text(value: str) -> str:
         ch for ch in value if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
     )
     value = unicodedata.normalize("NFC", value)
-    lines = [_SPACES.sub(" ", line).strip() for line in value.replace("\r", "\n").split("\n")]
+    lines = [_SPACES.sub(" ", line).strip() for line in value.split("\n")]
     return _NEWLINES.sub("\n\n", "\n".join(lines)).strip()
 
 

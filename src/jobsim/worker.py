@@ -15,13 +15,14 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import Any
 
 import psutil
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from jobsim import queue
-from jobsim.embedders.base import Embedder, FloatMatrix
+from jobsim.embedders.base import Embedder, FloatMatrix, validate_vectors
 from jobsim.errors import PermanentError, TransientError, sanitize
 from jobsim.jobs import DEFAULT_RECIPE, TextRecipe, content_hash, is_listed
 from jobsim.lists import ListTransaction, SimilarityEngine
@@ -88,6 +89,7 @@ class Worker:
         )
         self.totals = BatchReport()
         self._stop = threading.Event()
+        self._finished = threading.Event()
         self._held: tuple[str, list[int]] | None = None
         self._held_lock = threading.Lock()
         self._last_maintenance = 0.0
@@ -105,10 +107,10 @@ class Worker:
     ) -> BatchReport:
         """Work until stopped (or, with burst, until nothing is runnable)."""
         self._stop.clear()
+        self._finished.clear()
         self.embedder.check()
         self._register()
-        if install_signal_handlers:
-            self._install_signal_handlers()
+        previous = self._install_signal_handlers() if install_signal_handlers else {}
         beat = threading.Thread(target=self._heartbeat_loop, name="jobsim-heartbeat", daemon=True)
         beat.start()
         batches = 0
@@ -130,6 +132,9 @@ class Worker:
             self._stop.set()
             beat.join(timeout=5)
             self._unregister()
+            self._finished.set()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         return self.totals
 
     def stop(self) -> None:
@@ -138,16 +143,20 @@ class Worker:
             log.info("worker stopping", extra={"worker": self.id})
         self._stop.set()
 
-    def _install_signal_handlers(self) -> None:
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        """Install SIGTERM/SIGINT handlers; returns the previous ones for run() to restore."""
+
         def on_signal(signum: int, _frame: FrameType | None) -> None:
             self.stop()
             threading.Thread(target=self._enforce_grace, daemon=True).start()
 
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        return {
+            signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)
+        }
 
     def _enforce_grace(self) -> None:
-        time.sleep(self.settings.shutdown_grace_seconds)
+        if self._finished.wait(self.settings.shutdown_grace_seconds):
+            return  # run() ended within the grace period: nothing to force
         released = self.release_held()
         log.warning("grace period over, batch released", extra={"released": released})
         self._unregister()
@@ -191,8 +200,12 @@ class Worker:
         plan = self._plan(tasks)
         vectors: FloatMatrix | None = None
         if plan.to_embed:
+            texts = [text for text, _ in plan.to_embed.values()]
             try:
-                vectors = self.embedder.embed([text for text, _ in plan.to_embed.values()])
+                # Checked here too: a provider bug must fail the batch, not crash the worker.
+                vectors = validate_vectors(
+                    self.embedder.embed(texts), len(texts), self.embedder.dims
+                )
             except Exception as error:
                 embed_tasks = [t for pid in plan.to_embed for t in plan.tasks_by_posting[pid]]
                 self._settle_failures(embed_tasks, error, report)
@@ -218,15 +231,12 @@ class Worker:
             postings = {
                 p.id: p for p in session.scalars(select(Posting).where(Posting.id.in_(ids)))
             }
-            current = dict(
-                session.execute(
-                    select(Embedding.posting_id, Embedding.content_hash).where(
-                        Embedding.posting_id.in_(ids), Embedding.model == self.embedder.name
-                    )
+            rows = session.execute(
+                select(Embedding.posting_id, Embedding.content_hash).where(
+                    Embedding.posting_id.in_(ids), Embedding.model == self.embedder.name
                 )
-                .tuples()
-                .all()
             )
+            current = {posting_id: digest for posting_id, digest in rows}
         for posting_id in ids:
             posting = postings.get(posting_id)
             kinds = {kind for kind, pid in by_kind if pid == posting_id}
@@ -310,6 +320,8 @@ class Worker:
             return
         self.engine.update_meta(posting)
         self.engine.refill_lists_holding(tx, posting_id)
+        if posting.is_deleted:
+            self.engine.clear_list(tx, posting_id)
         if is_listed(posting, tx.now) and posting_id in self.engine.index:
             self.engine.refresh_list(tx, posting_id)
             self.engine.insert_into_others(tx, posting_id)

@@ -9,7 +9,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobsim import __version__
 from jobsim.errors import NotFound, ValidationFailed
@@ -42,26 +44,69 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    # Added first, so it runs inside the trace middleware and its 413 carries the trace id.
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+
     @app.middleware("http")
-    async def trace_and_limit(
+    async def add_trace_id(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         incoming = request.headers.get(TRACE_HEADER, "")
         trace_id = incoming if incoming.isalnum() and len(incoming) <= 64 else None
         with trace(trace_id) as current:
-            length = request.headers.get("content-length")
-            if length is not None and (
-                not length.isdigit() or int(length) > settings.max_body_bytes
-            ):
-                response: Response = _error(
-                    413,
-                    "payload_too_large",
-                    f"request body exceeds {settings.max_body_bytes} bytes",
-                )
-            else:
-                response = await call_next(request)
+            response = await call_next(request)
             response.headers[TRACE_HEADER] = current
             return response
+
+
+class BodySizeLimit:
+    """413 for a body over `limit` bytes: from Content-Length up front, or, for a body without
+    one (chunked), by reading it up to the limit before the app sees it."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length")
+        if length is not None:
+            if not length.isdigit() or int(length) > self.limit:
+                await self._reject(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._reject(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return body
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"request body exceeds {self.limit} bytes"
+        await _error(413, "payload_too_large", message)(scope, receive, send)
 
 
 def _error(

@@ -66,12 +66,17 @@ async def list_postings(
 @router.post("/bulk", response_model=BulkResponse, responses=ERRORS, dependencies=WRITE)
 async def bulk_upsert(
     service: ServiceDep,
-    items: Annotated[list[dict[str, Any]], Body(max_length=1000)],
+    items: Annotated[list[Any], Body(description="posting objects, as for POST /api/jobs")],
 ) -> dict[str, Any]:
     """Create or update many postings; bad items are reported one by one, the rest are stored."""
     if len(items) > service.settings.max_bulk_items:
         raise ValidationFailed(f"at most {service.settings.max_bulk_items} items per request")
-    records = ((f"item {i}", item, None) for i, item in enumerate(items))
+    records = (
+        (f"item {i}", item, None)
+        if isinstance(item, dict)
+        else (f"item {i}", None, "each item must be a JSON object")
+        for i, item in enumerate(items)
+    )
     report = await run_in_threadpool(service.bulk_upsert, records, trace_id=trace_id())
     return report.as_dict()
 

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Create .venv (once) and install jobsim into it. Usage: scripts/bootstrap.sh [extras]
+# torch is installed first and pinned: an unpinned torch would pull several GB of CUDA wheels.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+  .venv/bin/python -m pip install --quiet --upgrade pip
+fi
+.venv/bin/python -m pip install --quiet "torch==2.13.0"
+if [ -n "$extras" ]; then
+  .venv/bin/python -m pip install --quiet -e ".[$extras]"
+else
+  .venv/bin/python -m pip install --quiet -e .
+fi

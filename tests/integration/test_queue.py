@@ -1,0 +1,520 @@
+"""The task queue on a real SQLite file and a real PostgreSQL server: coalescing, leases,
+fencing, retries and upkeep."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from jobsim import queue
+from jobsim.jobs import PostingIn, PostingPatch, PostingWriter
+from jobsim.retry import RetryDecision
+from jobsim.storage.engine import Database
+from jobsim.storage.models import Posting, Task
+from jobsim.storage.types import utcnow
+
+
+def _tasks(db: Database, posting_id: str | None = None) -> list[Task]:
+    with db.read() as session:
+        query = select(Task).order_by(Task.id)
+        if posting_id is not None:
+            query = query.where(Task.posting_id == posting_id)
+        return list(session.scalars(query))
+
+
+def _task(db: Database, task_id: int) -> Task:
+    with db.read() as session:
+        task = session.get(Task, task_id)
+        assert task is not None
+        return task
+
+
+def _enqueue(db: Database, *posting_ids: str, kind: str = queue.EMBED, **options: object) -> None:
+    with db.write() as session:
+        queue.enqueue_many(session, kind, posting_ids, **options)  # type: ignore[arg-type]
+
+
+def _claim_one(db: Database, worker: str = "w1", lease: float = 60.0) -> queue.ClaimedTask:
+    claimed = queue.claim(db, worker, limit=1, lease_seconds=lease)
+    assert len(claimed) == 1
+    return claimed[0]
+
+
+def _posting_in(posting_id: str) -> PostingIn:
+    return PostingIn(
+        id=posting_id,
+        title="Backend Python Developer",
+        description="Build and run Python services on PostgreSQL for a logistics platform.",
+        category="Engineering",
+        tags=["python", "postgresql"],
+        location={"city": "Berlin"},
+        experience_level="mid",
+    )
+
+
+# --- enqueue -------------------------------------------------------------------------------
+
+
+def test_an_enqueue_inside_a_rolled_back_transaction_leaves_no_task(db: Database) -> None:
+    with pytest.raises(RuntimeError, match="boom"), db.write() as session:
+        queue.enqueue(session, queue.EMBED, "p1")
+        assert session.scalar(select(Task.id).where(Task.posting_id == "p1")) is not None
+        raise RuntimeError("boom")
+    assert _tasks(db) == []
+
+
+def test_a_posting_created_in_a_rolled_back_transaction_leaves_neither_posting_nor_task(
+    db: Database,
+) -> None:
+    with pytest.raises(RuntimeError), db.write() as session:
+        PostingWriter().create(session, _posting_in("job-1"))
+        raise RuntimeError("rollback")
+    with db.read() as session:
+        assert session.get(Posting, "job-1") is None
+    assert _tasks(db) == []
+
+
+def test_a_created_posting_commits_with_exactly_one_queued_embed_task(db: Database) -> None:
+    with db.write() as session:
+        PostingWriter().create(session, _posting_in("job-1"), trace_id="trace-1")
+    tasks = _tasks(db)
+    assert [(t.kind, t.posting_id, t.state, t.trace_id) for t in tasks] == [
+        (queue.EMBED, "job-1", queue.QUEUED, "trace-1")
+    ]
+
+
+def test_enqueueing_twice_coalesces_into_one_task_that_takes_the_higher_priority(
+    db: Database,
+) -> None:
+    _enqueue(db, "p1", priority=queue.PRIORITY_BACKFILL, trace_id="first")
+    _enqueue(db, "p1", priority=queue.PRIORITY_NEW, trace_id="second")
+    _enqueue(db, "p1", priority=queue.PRIORITY_REFRESH)
+    tasks = _tasks(db)
+    assert len(tasks) == 1
+    assert tasks[0].state == queue.QUEUED
+    assert tasks[0].priority == queue.PRIORITY_NEW
+    assert tasks[0].trace_id == "second"  # the newest trace id; a missing one does not erase it
+
+
+def test_enqueueing_the_same_posting_for_two_kinds_gives_two_tasks(db: Database) -> None:
+    _enqueue(db, "p1", kind=queue.EMBED)
+    _enqueue(db, "p1", kind=queue.SIMILAR)
+    assert sorted(t.kind for t in _tasks(db)) == [queue.EMBED, queue.SIMILAR]
+
+
+def test_an_unknown_task_kind_is_refused(db: Database) -> None:
+    with pytest.raises(ValueError, match="unknown task kind"), db.write() as session:
+        queue.enqueue(session, "resize", "p1")
+
+
+def test_a_hundred_rapid_updates_of_one_posting_leave_at_most_one_queued_embed_task(
+    db: Database,
+) -> None:
+    writer = PostingWriter()
+    with db.write() as session:
+        writer.create(session, _posting_in("job-1"))
+    for i in range(100):
+        with db.write() as session:
+            result = writer.update(
+                session,
+                "job-1",
+                PostingPatch(description=f"Build and run Python services, revision number {i}."),
+            )
+            assert result.reembed
+    embed = [t for t in _tasks(db, "job-1") if t.kind == queue.EMBED]
+    assert len(embed) == 1
+    assert embed[0].state == queue.QUEUED
+    with db.read() as session:
+        posting = session.get(Posting, "job-1")
+        assert posting is not None
+        assert posting.version == 101
+    queued_by_kind = Counter(t.kind for t in _tasks(db) if t.state == queue.QUEUED)
+    assert all(count == 1 for count in queued_by_kind.values())
+
+
+def test_cancel_queued_drops_only_the_queued_task_of_that_kind(db: Database) -> None:
+    _enqueue(db, "p1", kind=queue.EMBED)
+    _enqueue(db, "p1", kind=queue.SIMILAR)
+    with db.write() as session:
+        assert queue.cancel_queued(session, queue.EMBED, "p1") == 1
+        assert queue.cancel_queued(session, queue.EMBED, "p1") == 0
+    assert [t.kind for t in _tasks(db)] == [queue.SIMILAR]
+
+
+# --- claim ---------------------------------------------------------------------------------
+
+
+def test_a_claim_takes_the_highest_priority_first_and_leases_with_one_token(db: Database) -> None:
+    _enqueue(db, "low", priority=queue.PRIORITY_BACKFILL)
+    _enqueue(db, "high", priority=queue.PRIORITY_NEW)
+    _enqueue(db, "mid", priority=queue.PRIORITY_REFRESH)
+    first = queue.claim(db, "w1", limit=2, lease_seconds=30)
+    assert {t.posting_id for t in first} == {"high", "mid"}
+    assert len({t.token for t in first}) == 1
+    assert all(t.attempts == 1 for t in first)
+    stored = _task(db, first[0].id)
+    assert stored.state == queue.RUNNING
+    assert stored.lease_owner == "w1"
+    assert stored.lease_token == first[0].token
+    assert stored.lease_expires_at is not None
+    remaining = stored.lease_expires_at - utcnow()
+    assert timedelta(seconds=25) < remaining <= timedelta(seconds=30)
+    assert [t.posting_id for t in queue.claim(db, "w2", limit=5)] == ["low"]
+    assert queue.claim(db, "w3", limit=5) == []
+
+
+def test_a_claim_skips_tasks_not_yet_due_and_other_kinds(db: Database) -> None:
+    _enqueue(db, "later")
+    _enqueue(db, "other", kind=queue.SIMILAR)
+    with db.write() as session:
+        session.execute(
+            update(Task)
+            .where(Task.posting_id == "later")
+            .values(run_after=utcnow() + timedelta(minutes=5))
+        )
+    assert queue.claim(db, "w1", kinds=[queue.EMBED]) == []
+    assert [t.posting_id for t in queue.claim(db, "w1", kinds=[queue.SIMILAR])] == ["other"]
+
+
+def test_concurrent_claimers_never_get_the_same_task_twice(database_url: str) -> None:
+    setup = Database(database_url)
+    _enqueue(setup, *[f"p{i:03d}" for i in range(200)])
+    claimed: list[int] = []
+    completed: list[int] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    start = threading.Barrier(6)
+
+    def claimer(n: int) -> None:
+        own = Database(database_url) if n % 2 else setup  # mix own and shared engines
+        try:
+            start.wait()
+            while True:
+                batch = queue.claim(own, f"w{n}", limit=5, lease_seconds=60)
+                if not batch:
+                    return
+                with own.write() as session:
+                    done = queue.complete(session, batch[0].token, [t.id for t in batch])
+                with lock:
+                    claimed.extend(t.id for t in batch)
+                    completed.extend(done)
+        except BaseException as error:  # surfaced by the main thread
+            errors.append(error)
+        finally:
+            if own is not setup:
+                own.dispose()
+
+    threads = [threading.Thread(target=claimer, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    try:
+        assert errors == []
+        assert len(claimed) == 200
+        assert len(set(claimed)) == 200
+        assert sorted(completed) == sorted(claimed)
+        tasks = _tasks(setup)
+        assert len(tasks) == 200
+        assert {t.state for t in tasks} == {queue.SUCCEEDED}
+        assert {t.attempts for t in tasks} == {1}
+        assert all(t.finished_at is not None and t.lease_expires_at is None for t in tasks)
+    finally:
+        setup.dispose()
+
+
+# --- leases and fencing --------------------------------------------------------------------
+
+
+def test_a_worker_whose_lease_expired_cannot_complete_its_task(db: Database) -> None:
+    _enqueue(db, "p1")
+    first = _claim_one(db, "slow", lease=0.2)
+    time.sleep(0.4)
+    second = _claim_one(db, "fast", lease=60)
+    assert second.id == first.id
+    assert second.token != first.token
+    assert second.attempts == 2
+    with db.write() as session:
+        assert queue.complete(session, first.token, [first.id]) == set()
+    stored = _task(db, first.id)
+    assert stored.state == queue.RUNNING
+    assert stored.lease_owner == "fast"
+    assert stored.lease_token == second.token
+    with db.write() as session:
+        assert queue.complete(session, second.token, [second.id]) == {second.id}
+    assert _task(db, first.id).state == queue.SUCCEEDED
+
+
+def test_a_task_whose_lease_has_not_expired_is_not_reclaimed(db: Database) -> None:
+    _enqueue(db, "p1")
+    _claim_one(db, "w1", lease=60)
+    assert queue.claim(db, "w2", limit=10, lease_seconds=60) == []
+
+
+def test_a_heartbeat_extends_the_lease_so_the_task_is_not_reclaimed(db: Database) -> None:
+    _enqueue(db, "p1")
+    task = _claim_one(db, "w1", lease=0.5)
+    time.sleep(0.2)
+    assert queue.heartbeat(db, task.token, 5.0) == 1
+    time.sleep(0.5)  # past the original expiry
+    assert queue.claim(db, "w2", limit=10, lease_seconds=60) == []
+    stored = _task(db, task.id)
+    assert stored.lease_token == task.token
+    assert stored.lease_expires_at is not None
+    assert stored.lease_expires_at > utcnow() + timedelta(seconds=3)
+
+
+def test_a_heartbeat_with_a_lost_token_extends_nothing(db: Database) -> None:
+    _enqueue(db, "p1")
+    first = _claim_one(db, "w1", lease=0.1)
+    time.sleep(0.25)
+    second = _claim_one(db, "w2", lease=0.1)
+    assert queue.heartbeat(db, first.token, 60) == 0
+    stored = _task(db, second.id)
+    assert stored.lease_token == second.token
+    assert stored.lease_expires_at is not None
+    assert stored.lease_expires_at < utcnow() + timedelta(seconds=1)
+
+
+def test_an_expired_lease_on_the_last_attempt_dead_letters_the_task(db: Database) -> None:
+    _enqueue(db, "p1", max_attempts=2)
+    _claim_one(db, "w1", lease=0.1)
+    time.sleep(0.25)
+    again = _claim_one(db, "w2", lease=0.1)  # second and last attempt
+    assert again.attempts == 2
+    time.sleep(0.25)
+    assert queue.claim(db, "w3", limit=10, lease_seconds=60) == []
+    stored = _task(db, again.id)
+    assert stored.state == queue.FAILED
+    assert stored.attempts == 2
+    assert stored.finished_at is not None
+    assert stored.last_error is not None
+    assert "lease expired" in stored.last_error
+
+
+def test_still_held_reports_only_the_tasks_the_token_holds(db: Database) -> None:
+    _enqueue(db, "p1", "p2")
+    batch = queue.claim(db, "w1", limit=2, lease_seconds=60)
+    ids = [t.id for t in batch]
+    with db.write() as session:
+        assert queue.still_held(session, batch[0].token, ids) == set(ids)
+        assert queue.still_held(session, "not-a-token", ids) == set()
+        queue.complete(session, batch[0].token, ids[:1])
+        assert queue.still_held(session, batch[0].token, ids) == set(ids[1:])
+
+
+# --- failures, release, supersede ----------------------------------------------------------
+
+
+def test_a_retry_decision_requeues_the_task_later_with_the_attempt_counted(db: Database) -> None:
+    _enqueue(db, "p1")
+    task = _claim_one(db)
+    before = utcnow()
+    with db.write() as session:
+        state = queue.settle_failure(
+            session, task.token, task.id, RetryDecision("retry", 30.0), "timeout"
+        )
+    assert state == queue.QUEUED
+    stored = _task(db, task.id)
+    assert stored.state == queue.QUEUED
+    assert stored.attempts == 1
+    assert stored.last_error == "timeout"
+    assert stored.lease_token is None
+    assert stored.lease_owner is None
+    assert before + timedelta(seconds=29) < stored.run_after < utcnow() + timedelta(seconds=31)
+    assert queue.claim(db, "w2") == []  # not due yet
+
+
+def test_a_delay_decision_requeues_the_task_and_refunds_the_attempt(db: Database) -> None:
+    _enqueue(db, "p1")
+    task = _claim_one(db)
+    before = utcnow()
+    with db.write() as session:
+        state = queue.settle_failure(
+            session, task.token, task.id, RetryDecision("delay", 12.0), "rate limited"
+        )
+    assert state == queue.QUEUED
+    stored = _task(db, task.id)
+    assert stored.attempts == 0
+    assert before + timedelta(seconds=11) < stored.run_after < utcnow() + timedelta(seconds=13)
+
+
+def test_a_fail_decision_dead_letters_the_task_with_a_sanitized_error(db: Database) -> None:
+    _enqueue(db, "p1")
+    task = _claim_one(db)
+    message = (
+        "401 from provider: key sk-abcdef1234567890XYZ rejected; "
+        "sent Authorization: Bearer xyz; password=hunter2"
+    )
+    with db.write() as session:
+        state = queue.settle_failure(session, task.token, task.id, RetryDecision("fail"), message)
+    assert state == queue.FAILED
+    stored = _task(db, task.id)
+    assert stored.state == queue.FAILED
+    assert stored.finished_at is not None
+    error = stored.last_error or ""
+    assert "401 from provider" in error
+    assert "sk-abcdef1234567890XYZ" not in error
+    assert "xyz" not in error
+    assert "hunter2" not in error
+    assert error.count("[redacted]") == 3
+
+
+def test_a_very_long_error_is_cut_before_it_is_stored(db: Database) -> None:
+    _enqueue(db, "p1")
+    task = _claim_one(db)
+    with db.write() as session:
+        queue.settle_failure(session, task.token, task.id, RetryDecision("fail"), "x" * 10_000)
+    assert len(_task(db, task.id).last_error or "") <= 500
+
+
+def test_settling_a_failure_with_a_lost_token_changes_nothing(db: Database) -> None:
+    _enqueue(db, "p1")
+    task = _claim_one(db)
+    for decision in (RetryDecision("fail"), RetryDecision("retry", 1), RetryDecision("delay", 1)):
+        with db.write() as session:
+            assert queue.settle_failure(session, "stolen", task.id, decision, "x") is None
+    stored = _task(db, task.id)
+    assert stored.state == queue.RUNNING
+    assert stored.lease_token == task.token
+    assert stored.attempts == 1
+
+
+def test_release_returns_tasks_to_the_queue_without_counting_the_attempt(db: Database) -> None:
+    _enqueue(db, "p1", "p2")
+    batch = queue.claim(db, "w1", limit=2, lease_seconds=60)
+    with db.write() as session:
+        assert queue.release(session, "wrong-token", [t.id for t in batch]) == 0
+        assert queue.release(session, batch[0].token, [t.id for t in batch]) == 2
+    for task in _tasks(db):
+        assert task.state == queue.QUEUED
+        assert task.attempts == 0
+        assert task.lease_token is None
+        assert task.run_after <= utcnow()
+    again = queue.claim(db, "w2", limit=2, lease_seconds=60)
+    assert sorted(t.id for t in again) == sorted(t.id for t in batch)
+    assert {t.attempts for t in again} == {1}
+
+
+def test_a_requeue_when_a_newer_queued_sibling_exists_supersedes_the_old_task(
+    db: Database,
+) -> None:
+    _enqueue(db, "p1")
+    running = _claim_one(db)
+    _enqueue(db, "p1")  # the posting changed while the old task ran
+    newer = [t for t in _tasks(db) if t.state == queue.QUEUED]
+    assert len(newer) == 1 and newer[0].id != running.id
+    with db.write() as session:
+        state = queue.settle_failure(
+            session, running.token, running.id, RetryDecision("retry", 0), "timeout"
+        )
+    assert state == queue.SUCCEEDED
+    old = _task(db, running.id)
+    assert old.state == queue.SUCCEEDED
+    assert old.last_error == f"superseded by queued task {newer[0].id}"
+    assert _task(db, newer[0].id).state == queue.QUEUED
+
+
+def test_a_release_when_a_newer_queued_sibling_exists_supersedes_the_old_task(
+    db: Database,
+) -> None:
+    _enqueue(db, "p1")
+    running = _claim_one(db)
+    _enqueue(db, "p1")
+    with db.write() as session:
+        assert queue.release(session, running.token, [running.id]) == 1
+    states = [(t.id, t.state) for t in _tasks(db)]
+    assert states == [(running.id, queue.SUCCEEDED), (running.id + 1, queue.QUEUED)]
+
+
+# --- operations ----------------------------------------------------------------------------
+
+
+def _set_finished(db: Database, posting_id: str, state: str, finished_at: datetime) -> None:
+    with db.write() as session:
+        session.execute(
+            update(Task)
+            .where(Task.posting_id == posting_id)
+            .values(state=state, finished_at=finished_at)
+        )
+
+
+def test_retry_failed_requeues_dead_letters_with_fresh_attempts(db: Database) -> None:
+    _enqueue(db, "a", "b", "c")
+    now = utcnow()
+    for posting_id in ("a", "b", "c"):
+        _set_finished(db, posting_id, queue.FAILED, now)
+    with db.write() as session:
+        session.execute(update(Task).values(attempts=5, lease_token="old"))
+    ids = {t.posting_id: t.id for t in _tasks(db)}
+    with db.write() as session:
+        assert queue.retry_failed(session, [ids["a"]]) == 1
+    by_posting = {t.posting_id: t for t in _tasks(db)}
+    assert by_posting["a"].state == queue.QUEUED
+    assert by_posting["a"].attempts == 0
+    assert by_posting["a"].finished_at is None
+    assert by_posting["a"].lease_token is None
+    assert by_posting["b"].state == queue.FAILED
+    with db.write() as session:
+        assert queue.retry_failed(session) == 2
+    assert {t.state for t in _tasks(db)} == {queue.QUEUED}
+
+
+def test_retry_failed_leaves_a_dead_letter_alone_when_its_posting_is_already_queued(
+    db: Database,
+) -> None:
+    _enqueue(db, "p1")
+    _set_finished(db, "p1", queue.FAILED, utcnow())
+    _enqueue(db, "p1")
+    with db.write() as session:
+        assert queue.retry_failed(session) == 0
+    assert sorted(t.state for t in _tasks(db)) == [queue.FAILED, queue.QUEUED]
+
+
+def test_prune_deletes_only_finished_tasks_older_than_their_retention(db: Database) -> None:
+    now = utcnow()
+    _enqueue(db, "old-ok", "new-ok", "old-failed", "new-failed", "queued")
+    _set_finished(db, "old-ok", queue.SUCCEEDED, now - timedelta(days=2))
+    _set_finished(db, "new-ok", queue.SUCCEEDED, now - timedelta(hours=2))
+    _set_finished(db, "old-failed", queue.FAILED, now - timedelta(days=8))
+    _set_finished(db, "new-failed", queue.FAILED, now - timedelta(days=2))
+    with db.write() as session:
+        pruned = queue.prune(
+            session, succeeded_older_than=timedelta(days=1), failed_older_than=timedelta(days=7)
+        )
+    assert pruned == 2
+    assert sorted(t.posting_id for t in _tasks(db)) == ["new-failed", "new-ok", "queued"]
+
+
+def test_counts_report_every_kind_and_state(db: Database) -> None:
+    with db.read() as session:
+        empty = queue.counts(session)
+        assert queue.oldest_queued_age_seconds(session) is None
+    assert empty == {kind: dict.fromkeys(queue.STATES, 0) for kind in queue.KINDS}
+    _enqueue(db, "a", "b", "c")
+    _enqueue(db, "a", kind=queue.SIMILAR)
+    queue.claim(db, "w1", kinds=[queue.EMBED], limit=1)
+    _set_finished(db, "c", queue.FAILED, utcnow())
+    with db.read() as session:
+        table = queue.counts(session)
+        age = queue.oldest_queued_age_seconds(session)
+    assert table[queue.EMBED] == {"queued": 1, "running": 1, "succeeded": 0, "failed": 1}
+    assert table[queue.SIMILAR] == {"queued": 1, "running": 0, "succeeded": 0, "failed": 0}
+    assert age is not None and 0.0 <= age < 60.0
+
+
+def test_listing_tasks_filters_by_state_and_kind_newest_first(db: Database) -> None:
+    _enqueue(db, "a", "b")
+    _enqueue(db, "a", kind=queue.SIMILAR)
+    with db.read() as session:
+        embed = queue.list_tasks(session, kind=queue.EMBED)
+        queued = queue.list_tasks(session, state=queue.QUEUED, limit=2)
+        for_a = queue.tasks_for_posting(session, "a")
+    assert [t.posting_id for t in embed] == ["b", "a"]
+    assert len(queued) == 2 and queued[0].kind == queue.SIMILAR
+    assert sorted(t.kind for t in for_a) == [queue.EMBED, queue.SIMILAR]

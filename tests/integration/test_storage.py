@@ -1,0 +1,167 @@
+"""Storage: migrations produce the models' schema, SQLite is tuned, datetimes stay UTC."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Column, Integer, MetaData, Table, create_engine, insert, select, text
+
+from jobsim.storage import migrate
+from jobsim.storage.engine import SQLITE_BUSY_TIMEOUT_MS, Database
+from jobsim.storage.models import Base
+from jobsim.storage.types import UTCDateTime
+
+POSTGRES_SERVER = os.environ.get("JOBSIM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+
+
+def _admin(sql: str) -> None:
+    engine = create_engine(
+        POSTGRES_SERVER.replace("postgresql://", "postgresql+psycopg://") + "/postgres",
+        isolation_level="AUTOCOMMIT",
+    )
+    with engine.connect() as connection:
+        connection.execute(text(sql))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """An empty database that no migration has touched yet."""
+    if request.param == "sqlite":
+        database = Database(f"sqlite:///{tmp_path / 'fresh.db'}")
+        yield database
+        database.dispose()
+        return
+    name = f"jobsim_fresh_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    _admin(f'CREATE DATABASE "{name}"')
+    database = Database(f"{POSTGRES_SERVER}/{name}")
+    try:
+        yield database
+    finally:
+        database.dispose()
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _schema_diff(db: Database) -> list[object]:
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "compare_server_default": True}
+        )
+        return list(compare_metadata(context, Base.metadata))
+
+
+def test_a_fresh_database_has_no_revision_until_upgraded(fresh_db: Database) -> None:
+    assert migrate.current_revision(fresh_db) is None
+    migrate.upgrade(fresh_db)
+    assert migrate.head_revision() is not None
+    assert migrate.current_revision(fresh_db) == migrate.head_revision()
+
+
+def test_upgrading_a_fresh_database_gives_exactly_the_schema_of_the_models(
+    fresh_db: Database,
+) -> None:
+    migrate.upgrade(fresh_db)
+    assert _schema_diff(fresh_db) == []
+
+
+def test_the_schema_diff_is_not_empty_before_the_upgrade(fresh_db: Database) -> None:
+    # Guards the comparison itself: an empty database must differ from the models.
+    diff = _schema_diff(fresh_db)
+    added_tables = {d[1].name for d in diff if isinstance(d, tuple) and d[0] == "add_table"}
+    assert added_tables == set(Base.metadata.tables)
+
+
+def test_upgrading_twice_is_a_no_op(fresh_db: Database) -> None:
+    migrate.upgrade(fresh_db)
+    migrate.upgrade(fresh_db)
+    assert migrate.current_revision(fresh_db) == migrate.head_revision()
+    assert _schema_diff(fresh_db) == []
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'wal.db'}")
+    try:
+        with db.engine.connect() as connection:
+            mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+            timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            foreign_keys = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
+        assert str(mode).lower() == "wal"
+        assert timeout == SQLITE_BUSY_TIMEOUT_MS
+        assert timeout >= 1000
+        assert foreign_keys == 1
+    finally:
+        db.dispose()
+
+
+def test_an_in_memory_sqlite_database_is_refused() -> None:
+    from jobsim.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError):
+        Database("sqlite:///:memory:")
+
+
+_probe_metadata = MetaData()
+_probe = Table(
+    "utc_probe",
+    _probe_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime()),
+)
+
+
+@pytest.fixture
+def probe_db(db: Database) -> Iterator[Database]:
+    _probe_metadata.create_all(db.engine)
+    yield db
+    _probe_metadata.drop_all(db.engine)
+
+
+def test_utc_datetimes_round_trip_as_aware_utc_values(probe_db: Database) -> None:
+    utc_value = datetime(2030, 5, 17, 13, 45, 12, 123456, tzinfo=UTC)
+    plus_five = datetime(2030, 5, 17, 18, 45, 12, 123456, tzinfo=timezone(timedelta(hours=5)))
+    naive = datetime(2030, 1, 1, 0, 0, 0)
+    with probe_db.write() as session:
+        session.execute(
+            insert(_probe),
+            [
+                {"id": 1, "at": utc_value},
+                {"id": 2, "at": plus_five},
+                {"id": 3, "at": naive},
+                {"id": 4, "at": None},
+            ],
+        )
+    with probe_db.read() as session:
+        rows = dict(session.execute(select(_probe.c.id, _probe.c.at)).all())
+    for value in (rows[1], rows[2], rows[3]):
+        assert value is not None
+        assert value.utcoffset() == timedelta(0)
+    assert rows[1] == utc_value
+    assert rows[2] == utc_value  # same instant, given in another zone
+    assert rows[3] == naive.replace(tzinfo=UTC)  # naive values are taken as UTC
+    assert rows[4] is None
+
+
+def test_utc_datetimes_compare_correctly_in_sql(probe_db: Database) -> None:
+    base = datetime(2030, 5, 17, 12, 0, tzinfo=UTC)
+    with probe_db.write() as session:
+        session.execute(
+            insert(_probe),
+            [{"id": i, "at": base + timedelta(minutes=i)} for i in range(1, 6)],
+        )
+    # 12:03 UTC expressed in UTC+2: only rows strictly after it (12:04, 12:05) match.
+    cutoff = (base + timedelta(minutes=3)).astimezone(timezone(timedelta(hours=2)))
+    with probe_db.read() as session:
+        later = session.scalars(select(_probe.c.id).where(_probe.c.at > cutoff)).all()
+    assert sorted(later) == [4, 5]
+
+
+def test_a_non_datetime_value_is_rejected_by_the_utc_column(probe_db: Database) -> None:
+    with pytest.raises(Exception, match="expected datetime"), probe_db.write() as session:
+        session.execute(insert(_probe), [{"id": 1, "at": "2030-01-01"}])

@@ -1,0 +1,268 @@
+"""VectorIndex: the context bonus, top-N selection and the reverse-insertion check."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from jobsim.similarity import PostingMeta, ScoringConfig, VectorIndex
+
+NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def unit(*values: float) -> np.ndarray:
+    vector = np.array(values, dtype=np.float32)
+    return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+
+def with_cosine(cos: float) -> np.ndarray:
+    """A unit vector in 2-D whose cosine with (1, 0) is `cos`."""
+    return np.array([cos, np.sqrt(max(1.0 - cos * cos, 0.0))], dtype=np.float32)
+
+
+def context_of(seed: PostingMeta, other: PostingMeta) -> float:
+    index = VectorIndex(dims=2)
+    index.upsert("other", unit(1, 0), other)
+    return float(index.context_scores(seed)[0])
+
+
+# --- the context bonus ---------------------------------------------------------------------
+# Location unknown on both sides adds 0.1 and no category adds 0, so the level part is
+# context - 0.1 in the tests below.
+
+
+@pytest.mark.parametrize(
+    ("seed_level", "other_level", "expected"),
+    [
+        ("mid", "mid", 0.5),
+        ("mid", "senior", 0.3),
+        ("mid", "junior", 0.3),
+        ("mid", "lead", 0.1),
+        ("mid", "entry", 0.1),
+        ("mid", "executive", 0.0),
+        ("entry", "executive", 0.0),
+        (None, "senior", 0.25),
+        ("senior", None, 0.25),
+        (None, None, 0.25),
+        ("intern", "mid", 0.25),  # a level outside the scale counts as unknown
+    ],
+)
+def test_the_experience_part_depends_on_the_distance_between_levels(
+    seed_level: str | None, other_level: str | None, expected: float
+) -> None:
+    score = context_of(
+        PostingMeta(experience_level=seed_level), PostingMeta(experience_level=other_level)
+    )
+    assert score == pytest.approx(expected + 0.1, abs=1e-6)
+
+
+def test_the_same_category_adds_point_three_ignoring_case_and_spaces() -> None:
+    same = context_of(PostingMeta(category="Engineering"), PostingMeta(category=" engineering "))
+    other = context_of(PostingMeta(category="Engineering"), PostingMeta(category="Sales"))
+    unknown = context_of(PostingMeta(category=None), PostingMeta(category=None))
+    assert same == pytest.approx(0.25 + 0.3 + 0.1, abs=1e-6)
+    assert other == pytest.approx(0.25 + 0.1, abs=1e-6)
+    assert unknown == pytest.approx(0.25 + 0.1, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("seed", "other", "expected"),
+    [
+        (PostingMeta(city="Berlin"), PostingMeta(city="berlin"), 0.2),
+        (PostingMeta(city="Berlin"), PostingMeta(city="Munich"), 0.0),
+        (PostingMeta(city="Berlin", remote=True), PostingMeta(city="Munich", remote=True), 0.2),
+        (PostingMeta(remote=True), PostingMeta(remote=True), 0.2),
+        (PostingMeta(city="Berlin", remote=True), PostingMeta(city="Munich"), 0.1),
+        (PostingMeta(city="Berlin"), PostingMeta(city="Munich", remote=True), 0.1),
+        (PostingMeta(city="Berlin"), PostingMeta(city=None), 0.1),
+        (PostingMeta(city=None), PostingMeta(city="Berlin"), 0.1),
+        (PostingMeta(city=None), PostingMeta(city=None), 0.1),
+    ],
+)
+def test_the_location_part_rewards_the_same_city_or_both_remote(
+    seed: PostingMeta, other: PostingMeta, expected: float
+) -> None:
+    assert context_of(seed, other) == pytest.approx(0.25 + expected, abs=1e-6)
+
+
+def test_a_full_context_match_scores_one_and_never_more() -> None:
+    meta = PostingMeta(category="Engineering", city="Berlin", experience_level="senior")
+    assert context_of(meta, meta) == pytest.approx(1.0, abs=1e-6)
+    assert context_of(meta, meta) <= 1.0
+
+
+def test_context_scores_are_computed_against_every_row_at_once() -> None:
+    index = VectorIndex(dims=2)
+    seed = PostingMeta(category="Data", city="Paris", experience_level="mid")
+    index.upsert("a", unit(1, 0), seed)
+    index.upsert(
+        "b", unit(0, 1), PostingMeta(category="Sales", city="Rome", experience_level="lead")
+    )
+    assert index.context_scores(seed).tolist() == pytest.approx([1.0, 0.1], abs=1e-6)
+
+
+def test_the_score_is_the_weighted_sum_of_semantic_and_context() -> None:
+    index = VectorIndex(dims=2)
+    index.upsert("a", with_cosine(0.6), PostingMeta(category="Data"))
+    config = ScoringConfig(weight_semantic=0.7, weight_context=0.3)
+    score, semantic, context = index.score_all(unit(1, 0), PostingMeta(category="Data"), config)
+    assert semantic[0] == pytest.approx(0.6, abs=1e-6)
+    assert context[0] == pytest.approx(0.25 + 0.3 + 0.1, abs=1e-6)
+    assert score[0] == pytest.approx(0.7 * 0.6 + 0.3 * 0.65, abs=1e-6)
+
+
+# --- top-N ---------------------------------------------------------------------------------
+
+
+def _semantic_index(cosines: dict[str, float], **metas: PostingMeta) -> VectorIndex:
+    index = VectorIndex(dims=2)
+    for posting_id, cos in cosines.items():
+        index.upsert(posting_id, with_cosine(cos), metas.get(posting_id, PostingMeta()))
+    return index
+
+
+SEMANTIC_ONLY = ScoringConfig(weight_semantic=1.0, weight_context=0.0, top_n=10, min_score=0.3)
+
+
+def test_top_n_returns_the_best_matches_first() -> None:
+    index = _semantic_index({"a": 0.5, "b": 0.9, "c": 0.7, "d": 0.8})
+    matches = index.top_n(unit(1, 0), PostingMeta(), SEMANTIC_ONLY, NOW, limit=3)
+    assert [m.posting_id for m in matches] == ["b", "d", "c"]
+    assert [m.score for m in matches] == pytest.approx([0.9, 0.8, 0.7], abs=1e-6)
+    assert all(m.semantic == pytest.approx(m.score, abs=1e-6) for m in matches)
+
+
+def test_top_n_breaks_ties_by_insertion_order() -> None:
+    index = _semantic_index({"z": 0.8, "a": 0.8, "m": 0.8})
+    matches = index.top_n(unit(1, 0), PostingMeta(), SEMANTIC_ONLY, NOW)
+    assert [m.posting_id for m in matches] == ["z", "a", "m"]
+
+
+def test_top_n_drops_matches_below_the_minimum_score() -> None:
+    index = _semantic_index({"a": 0.29, "b": 0.31, "c": -0.9})
+    matches = index.top_n(unit(1, 0), PostingMeta(), SEMANTIC_ONLY, NOW)
+    assert [m.posting_id for m in matches] == ["b"]
+
+
+def test_top_n_leaves_out_excluded_unlisted_and_expired_postings() -> None:
+    index = _semantic_index(
+        {"self": 1.0, "closed": 0.95, "expired": 0.9, "later": 0.85, "ok": 0.8},
+        closed=PostingMeta(listed=False),
+        expired=PostingMeta(expires_at=NOW - timedelta(seconds=1)),
+        later=PostingMeta(expires_at=NOW + timedelta(days=1)),
+    )
+    matches = index.top_n(
+        unit(1, 0), PostingMeta(), SEMANTIC_ONLY, NOW, exclude=["self", "not-in-index"]
+    )
+    assert [m.posting_id for m in matches] == ["later", "ok"]
+
+
+def test_a_posting_expiring_exactly_now_is_no_longer_a_candidate() -> None:
+    index = _semantic_index({"a": 0.9}, a=PostingMeta(expires_at=NOW))
+    assert index.top_n(unit(1, 0), PostingMeta(), SEMANTIC_ONLY, NOW) == []
+
+
+def test_top_n_defaults_to_the_configured_list_size() -> None:
+    index = _semantic_index({f"p{i}": 0.5 + i / 100 for i in range(20)})
+    config = ScoringConfig(weight_semantic=1.0, weight_context=0.0, top_n=4, min_score=0.0)
+    matches = index.top_n(unit(1, 0), PostingMeta(), config, NOW)
+    assert [m.posting_id for m in matches] == ["p19", "p18", "p17", "p16"]
+
+
+def test_an_empty_index_has_no_matches() -> None:
+    assert VectorIndex(dims=2).top_n(unit(1, 0), PostingMeta(), SEMANTIC_ONLY, NOW) == []
+
+
+def test_updating_meta_takes_a_posting_out_of_and_back_into_results() -> None:
+    index = _semantic_index({"a": 0.9, "b": 0.8})
+    index.set_meta("a", PostingMeta(listed=False))
+    assert [m.posting_id for m in index.top_n(unit(1, 0), PostingMeta(), SEMANTIC_ONLY, NOW)] == [
+        "b"
+    ]
+    index.set_meta("a", PostingMeta())
+    index.set_meta("unknown", PostingMeta())  # ignored
+    assert [m.posting_id for m in index.top_n(unit(1, 0), PostingMeta(), SEMANTIC_ONLY, NOW)] == [
+        "a",
+        "b",
+    ]
+
+
+def test_upserting_an_existing_posting_replaces_its_vector_in_place() -> None:
+    index = _semantic_index({"a": 0.9, "b": 0.8})
+    index.upsert("a", with_cosine(0.1), PostingMeta())
+    assert len(index) == 2
+    assert index.vector("a") == pytest.approx(with_cosine(0.1))
+    matches = index.top_n(unit(1, 0), PostingMeta(), SEMANTIC_ONLY, NOW)
+    assert [m.posting_id for m in matches] == ["b"]
+
+
+def test_a_vector_of_the_wrong_shape_is_refused() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        VectorIndex(dims=3).upsert("a", unit(1, 0), PostingMeta())
+
+
+def test_the_index_grows_beyond_its_initial_capacity_without_losing_rows() -> None:
+    index = VectorIndex(dims=3, capacity=2)
+    rng = np.random.default_rng(0)
+    vectors = {f"p{i}": unit(*rng.normal(size=3)) for i in range(7)}
+    for i, (posting_id, vector) in enumerate(vectors.items()):
+        meta = PostingMeta(city="Berlin" if i % 2 else "Paris", listed=i != 3)
+        index.upsert(posting_id, vector, meta)
+    assert len(index) == 7
+    assert index.matrix.shape == (7, 3)
+    for i, (posting_id, vector) in enumerate(vectors.items()):
+        assert index.vector(posting_id) == pytest.approx(vector)
+        assert index.meta(posting_id).listed == (i != 3)
+    config = ScoringConfig(weight_semantic=1.0, weight_context=0.0, top_n=10, min_score=-1.0)
+    matches = index.top_n(vectors["p5"], PostingMeta(), config, NOW, exclude=["p5"])
+    assert {m.posting_id for m in matches} == {"p0", "p1", "p2", "p4", "p6"}
+    assert matches[0].score == max(m.score for m in matches)
+    context = index.context_scores(PostingMeta(city="Berlin"))
+    assert context.tolist() == pytest.approx([0.25 + (0.2 if i % 2 else 0.0) for i in range(7)])
+
+
+# --- reverse insertion ---------------------------------------------------------------------
+
+
+def test_a_posting_enters_lists_that_are_not_full_or_whose_floor_it_beats() -> None:
+    config = ScoringConfig(weight_semantic=1.0, weight_context=0.0, top_n=3, min_score=0.3)
+    index = VectorIndex(dims=2)
+    index.upsert("new", unit(1, 0), PostingMeta())
+    index.upsert("not-full", with_cosine(0.5), PostingMeta())
+    index.upsert("beaten", with_cosine(0.8), PostingMeta())
+    index.upsert("too-good", with_cosine(0.8), PostingMeta())
+    index.upsert("unrelated", with_cosine(0.2), PostingMeta())
+    index.upsert("closed", with_cosine(0.9), PostingMeta(listed=False))
+    index.set_list_state("not-full", 2, None)
+    index.set_list_state("beaten", 3, 0.7)
+    index.set_list_state("too-good", 3, 0.85)
+    index.set_list_state("unrelated", 0, None)
+    enters = dict(index.lists_it_enters("new", config, NOW))
+    assert set(enters) == {"not-full", "beaten"}
+    assert enters["beaten"].posting_id == "new"
+    assert enters["beaten"].score == pytest.approx(0.8, abs=1e-6)
+    assert enters["not-full"].score == pytest.approx(0.5, abs=1e-6)
+
+
+def test_a_posting_never_enters_its_own_list() -> None:
+    index = _semantic_index({"a": 1.0, "b": 0.9})
+    assert [owner for owner, _ in index.lists_it_enters("a", SEMANTIC_ONLY, NOW)] == ["b"]
+
+
+def test_a_floor_equal_to_the_score_does_not_let_a_posting_in() -> None:
+    config = ScoringConfig(weight_semantic=1.0, weight_context=0.0, top_n=1, min_score=0.0)
+    index = VectorIndex(dims=2)
+    index.upsert("new", unit(1, 0), PostingMeta())
+    index.upsert("owner", with_cosine(0.5), PostingMeta())
+    index.set_list_state("owner", 1, float(np.float32(index.matrix[1] @ index.matrix[0])))
+    assert index.lists_it_enters("new", config, NOW) == []
+
+
+def test_scores_for_scores_only_the_chosen_rows() -> None:
+    index = _semantic_index({"a": 0.9, "b": 0.5, "c": 0.1})
+    scores = index.scores_for(unit(1, 0), PostingMeta(), SEMANTIC_ONLY, ["b", "c", "missing"])
+    assert set(scores) == {"b", "c"}
+    assert scores["b"].score == pytest.approx(0.5, abs=1e-6)
+    assert index.scores_for(unit(1, 0), PostingMeta(), SEMANTIC_ONLY, ["missing"]) == {}
