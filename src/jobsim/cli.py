@@ -35,7 +35,12 @@ class Context:
             try:
                 self._settings = Settings(**self.overrides)
             except SettingsError as error:
-                raise click.ClickException(f"invalid configuration: {error}") from error
+                # Only field names and rule messages: the input may hold API keys.
+                problems = "; ".join(
+                    f"{'.'.join(str(part) for part in e['loc']) or 'settings'}: {e['msg']}"
+                    for e in error.errors()
+                )
+                raise click.ClickException(f"invalid configuration: {problems}") from None
         return self._settings
 
     def database(self, *, upgrade: bool = True) -> Database:
@@ -258,6 +263,14 @@ def status(context: Context, as_json: bool) -> None:
         f"({embeddings['coverage']:.1%} of active)"
     )
     click.echo(f"similar lists: {report['similar_lists']['computed']} computed")
+    if report["languages"]:
+        click.echo(
+            "languages: "
+            + ", ".join(
+                f"{row['language']} {row['active']} ({row['coverage']:.0%} embedded)"
+                for row in report["languages"]
+            )
+        )
     for kind, states in tasks["tasks"].items():
         click.echo(f"queue {kind}: " + ", ".join(f"{v} {k}" for k, v in states.items()))
     if tasks["oldest_queued_age_seconds"] is not None:
@@ -304,6 +317,56 @@ def demo(context: Context, show: int, then_serve: bool, port: int) -> None:
     if then_serve:
         context.overrides["log_level"] = settings.log_level
         serve.callback(host="127.0.0.1", port=port, with_worker=True)  # type: ignore[misc]
+
+
+@main.command("eval")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--label", required=True, help="The CSV column holding the true class.")
+@click.option("--k", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option("--text-fields", help="Recipe fields, e.g. title,tags,description.")
+@click.option("--title-repeat", type=click.IntRange(1, 5))
+@click.option("--max-chars", type=click.IntRange(100, 100_000))
+@click.option("--weight-semantic", type=click.FloatRange(0, 1))
+@click.option("--weight-context", type=click.FloatRange(0, 1))
+@click.option("--no-references", is_flag=True, help="Skip random / fallback / TF-IDF.")
+@pass_context
+def eval_command(
+    context: Context,
+    path: Path,
+    label: str,
+    k: int,
+    text_fields: str | None,
+    title_repeat: int | None,
+    max_chars: int | None,
+    weight_semantic: float | None,
+    weight_context: float | None,
+    no_references: bool,
+) -> None:
+    """Score similar lists against a labelled CSV through the production path.
+
+    The embedder comes from --embedder / JOBSIM_EMBEDDER; every other setting from JOBSIM_*.
+    The last line printed is `precision@K: 0.xxx` for that configuration.
+    """
+    from jobsim.evaluation import evaluate, format_report
+
+    overrides = {
+        "text_fields": text_fields,
+        "title_repeat": title_repeat,
+        "text_max_chars": max_chars,
+        "weight_semantic": weight_semantic,
+        "weight_context": weight_context,
+    }
+    context.overrides.update({key: v for key, v in overrides.items() if v is not None})
+    report = evaluate(
+        path,
+        label,
+        context.settings,
+        make_embedder,
+        k=k,
+        references=not no_references,
+        progress=lambda message: click.echo(message, err=True),
+    )
+    click.echo(format_report(report))
 
 
 def _with_progress(service: Any, work: Any) -> Any:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from jobsim import queue
 from jobsim.errors import NotFound, ValidationFailed
+from jobsim.language import detect_language
 from jobsim.storage.models import Posting
 from jobsim.storage.types import utcnow
 from jobsim.text import clean_text, truncate
@@ -144,6 +145,18 @@ class TextRecipe:
 
 
 DEFAULT_RECIPE = TextRecipe()
+RECIPE_FIELDS = ("title", "category", "tags", "requirements", "description", "company")
+
+
+def recipe_from(fields: str, title_repeat: int = 1, max_chars: int = 1500) -> TextRecipe:
+    """Build a recipe from a comma-separated field list, rejecting unknown field names."""
+    names = tuple(name.strip() for name in fields.split(",") if name.strip())
+    unknown = [name for name in names if name not in RECIPE_FIELDS]
+    if unknown or not names:
+        raise ValidationFailed(
+            f"text fields must be a comma-separated subset of {', '.join(RECIPE_FIELDS)}"
+        )
+    return TextRecipe(names, title_repeat, max_chars)
 
 
 def content_hash(text: str) -> str:
@@ -313,6 +326,7 @@ class PostingWriter:
             hybrid=False,
         )
         _assign(posting, data)
+        _detect_language_unless_given(posting, data)
         posting.content_hash = content_hash(self.recipe.build(posting))
         session.add(posting)
         session.flush()
@@ -340,6 +354,8 @@ class PostingWriter:
         was_deleted = posting.is_deleted
         was_listed = is_listed(posting)
         _assign(posting, fields)
+        if posting.title != before["title"] or posting.description != before["description"]:
+            _detect_language_unless_given(posting, fields)
         if revive:
             posting.is_deleted = False
         new_hash = content_hash(self.recipe.build(posting))
@@ -375,6 +391,11 @@ class PostingWriter:
                 trace_id=trace_id,
             )
         return WriteResult(posting, "updated", reembed)
+
+
+def _detect_language_unless_given(posting: Posting, fields: PostingFields) -> None:
+    if "language" not in fields.model_fields_set or not fields.language:
+        posting.language = detect_language(posting.title, posting.description)
 
 
 def posting_to_dict(posting: Posting) -> dict[str, Any]:

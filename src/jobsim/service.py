@@ -16,7 +16,6 @@ from sqlalchemy.sql import ColumnElement
 
 from jobsim import queue
 from jobsim.jobs import (
-    DEFAULT_RECIPE,
     PostingIn,
     PostingPatch,
     PostingWriter,
@@ -25,7 +24,7 @@ from jobsim.jobs import (
     is_listed,
     posting_to_dict,
 )
-from jobsim.settings import Settings
+from jobsim.settings import Settings, settings_recipe
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Embedding, Posting, SimilarEntry, Task, Worker
 from jobsim.storage.types import utcnow
@@ -74,11 +73,13 @@ class BulkReport:
 
 class Service:
     def __init__(
-        self, settings: Settings, db: Database | None = None, recipe: TextRecipe = DEFAULT_RECIPE
+        self, settings: Settings, db: Database | None = None, recipe: TextRecipe | None = None
     ) -> None:
         self.settings = settings
         self.db = db or Database(settings.database_url)
-        self.writer = PostingWriter(recipe, max_attempts=settings.max_attempts)
+        self.writer = PostingWriter(
+            recipe or settings_recipe(settings), max_attempts=settings.max_attempts
+        )
 
     @property
     def model(self) -> str:
@@ -249,7 +250,7 @@ class Service:
             semantic = bool(data) or (embedded and bool(valid))
             fallback: list[dict[str, Any]] = []
             if not semantic:
-                fallback = self._fallback(session, posting, filters, now)
+                fallback = self.fallback_for(session, posting, filters, now)
         if recompute:
             with self.db.write() as session:
                 queue.enqueue(
@@ -324,9 +325,15 @@ class Service:
         )
         return queued is None
 
-    def _fallback(
-        self, session: Session, posting: Posting, filters: SimilarFilters, now: datetime
+    def fallback_for(
+        self,
+        session: Session,
+        posting: Posting,
+        filters: SimilarFilters,
+        now: datetime | None = None,
     ) -> list[dict[str, Any]]:
+        """The seed's fallback: same category or same city, listed, newest first."""
+        now = now or utcnow()
         related = []
         if posting.category:
             related.append(func.lower(Posting.category) == posting.category.lower())
@@ -443,6 +450,7 @@ class Service:
                     Posting.similar_computed_at.is_not(None),
                 )
             )
+            languages = _language_rows(self, session)
             tasks = queue.counts(session)
             oldest = queue.oldest_queued_age_seconds(session)
             workers = [
@@ -472,9 +480,35 @@ class Service:
                 "coverage": round(int(embedded or 0) / active, 4) if active else 1.0,
             },
             "similar_lists": {"computed": int(with_lists or 0)},
+            "languages": languages,
             "queue": {"tasks": tasks, "oldest_queued_age_seconds": oldest},
             "workers": workers,
         }
+
+
+def _language_rows(service: Service, session: Session) -> list[dict[str, Any]]:
+    listed = and_(Posting.status == "active", Posting.is_deleted.is_(False))
+    current = and_(
+        Embedding.posting_id == Posting.id,
+        Embedding.model == service.model,
+        Embedding.content_hash == Posting.content_hash,
+    )
+    rows = session.execute(
+        select(Posting.language, func.count(), func.count(Embedding.posting_id))
+        .outerjoin(Embedding, current)
+        .where(listed)
+        .group_by(Posting.language)
+        .order_by(func.count().desc())
+    ).all()
+    return [
+        {
+            "language": language,
+            "active": int(active),
+            "embedded": int(embedded),
+            "coverage": round(int(embedded) / int(active), 4) if active else 1.0,
+        }
+        for language, active, embedded in rows
+    ]
 
 
 def _same(a: str | None, b: str | None) -> bool:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from jobsim.jobs import TextRecipe
 
 DEFAULT_DATABASE_URL = "sqlite:///jobsim.db"
 DEFAULT_EMBEDDER = "local:all-MiniLM-L6-v2"
@@ -24,6 +29,11 @@ class Settings(BaseSettings):
     embedder_timeout_seconds: float = Field(30.0, gt=0)
     embedder_requests_per_minute: int = Field(0, ge=0, description="0 = no proactive limit")
     embedder_tokens_per_minute: int = Field(0, ge=0, description="0 = no proactive limit")
+
+    # The embedded text (see jobsim.jobs.TextRecipe); changing it re-embeds in the background.
+    text_fields: str = "title,category,tags,requirements,description"
+    title_repeat: int = Field(1, ge=1, le=5)
+    text_max_chars: int = Field(1500, ge=100, le=100_000)
 
     # Similarity.
     weight_semantic: float = Field(0.9, ge=0, le=1)
@@ -58,10 +68,26 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     @model_validator(mode="after")
+    def _text_fields_known(self) -> Settings:
+        from jobsim.jobs import RECIPE_FIELDS
+
+        names = [name.strip() for name in self.text_fields.split(",") if name.strip()]
+        if not names or any(name not in RECIPE_FIELDS for name in names):
+            raise ValueError(f"text_fields must be a subset of {', '.join(RECIPE_FIELDS)}")
+        return self
+
+    @model_validator(mode="after")
     def _heartbeat_shorter_than_lease(self) -> Settings:
         if self.heartbeat_seconds >= self.lease_seconds:
             raise ValueError("heartbeat_seconds must be shorter than lease_seconds")
         return self
+
+
+def settings_recipe(settings: Settings) -> TextRecipe:
+    """The text recipe these settings describe (one place, so API, worker and eval agree)."""
+    from jobsim.jobs import recipe_from
+
+    return recipe_from(settings.text_fields, settings.title_repeat, settings.text_max_chars)
 
 
 def load_settings(**overrides: object) -> Settings:

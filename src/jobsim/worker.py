@@ -24,12 +24,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from jobsim import queue
 from jobsim.embedders.base import Embedder, FloatMatrix, validate_vectors
 from jobsim.errors import PermanentError, TransientError, sanitize
-from jobsim.jobs import DEFAULT_RECIPE, TextRecipe, content_hash, is_listed
+from jobsim.jobs import TextRecipe, content_hash, is_listed
 from jobsim.lists import ListTransaction, SimilarityEngine
 from jobsim.logs import trace
 from jobsim.maintenance import run_maintenance
 from jobsim.retry import RetryDecision, RetryPolicy
-from jobsim.settings import Settings
+from jobsim.settings import Settings, settings_recipe
 from jobsim.similarity import ScoringConfig
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Embedding, Posting
@@ -75,13 +75,13 @@ class Worker:
         db: Database,
         embedder: Embedder,
         *,
-        recipe: TextRecipe = DEFAULT_RECIPE,
+        recipe: TextRecipe | None = None,
         worker_id: str | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.embedder = embedder
-        self.recipe = recipe
+        self.recipe = recipe or settings_recipe(settings)
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.engine = SimilarityEngine(db, embedder.name, embedder.dims, scoring_config(settings))
         self.policy = RetryPolicy(
