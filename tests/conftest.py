@@ -80,6 +80,9 @@ def settings(database_url: str) -> Settings:
     return Settings(
         database_url=database_url,
         embedder="fake:64",
+        # One view keeps stored vectors equal to the embedder's own output, which many tests
+        # compare against; tests of the multi-view mix set vector_views themselves.
+        vector_views="full:1",
         heartbeat_seconds=0.2,
         lease_seconds=5,
         poll_seconds=0.05,

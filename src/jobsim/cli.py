@@ -326,6 +326,8 @@ def demo(context: Context, show: int, then_serve: bool, port: int) -> None:
 @click.option("--text-fields", help="Recipe fields, e.g. title,tags,description.")
 @click.option("--title-repeat", type=click.IntRange(1, 5))
 @click.option("--max-chars", type=click.IntRange(100, 100_000))
+@click.option("--views", help="View mix, e.g. full:0.5,title:0.2,lexical:0.3.")
+@click.option("--lexical-dims", type=click.IntRange(64, 8192))
 @click.option("--weight-semantic", type=click.FloatRange(0, 1))
 @click.option("--weight-context", type=click.FloatRange(0, 1))
 @click.option("--no-references", is_flag=True, help="Skip random / fallback / TF-IDF.")
@@ -338,6 +340,8 @@ def eval_command(
     text_fields: str | None,
     title_repeat: int | None,
     max_chars: int | None,
+    views: str | None,
+    lexical_dims: int | None,
     weight_semantic: float | None,
     weight_context: float | None,
     no_references: bool,
@@ -353,6 +357,8 @@ def eval_command(
         "text_fields": text_fields,
         "title_repeat": title_repeat,
         "text_max_chars": max_chars,
+        "vector_views": views,
+        "lexical_dims": lexical_dims,
         "weight_semantic": weight_semantic,
         "weight_context": weight_context,
     }

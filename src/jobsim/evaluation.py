@@ -26,7 +26,7 @@ from jobsim.embedders.base import Embedder, FloatMatrix
 from jobsim.errors import ValidationFailed
 from jobsim.importing import normalize_record, read_records
 from jobsim.service import Service, SimilarFilters
-from jobsim.settings import Settings, settings_recipe
+from jobsim.settings import Settings, settings_recipe, settings_views, vector_model
 from jobsim.storage import migrate
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Posting, SimilarEntry
@@ -255,7 +255,7 @@ def evaluate(
                 k,
                 len(report.ids),
                 _groups(labels, k),
-                embedder.name,
+                vector_model(run_settings),
                 _describe_recipe(run_settings),
                 embed_seconds=embedder.seconds,
             )
@@ -288,7 +288,7 @@ def _describe_recipe(settings: Settings) -> str:
     recipe = settings_recipe(settings)
     return (
         f"fields={','.join(recipe.fields)} title_repeat={recipe.title_repeat} "
-        f"max_chars={recipe.max_chars} w_sem={settings.weight_semantic} "
+        f"max_chars={recipe.max_chars} views={settings_views(settings).describe()} w_sem={settings.weight_semantic} "
         f"w_ctx={settings.weight_context} min_score={settings.min_score}"
     )
 

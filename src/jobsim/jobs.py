@@ -163,6 +163,30 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+TITLE_MAX_CHARS = 300
+
+
+@dataclass(frozen=True)
+class PostingInputs:
+    full_text: str
+    title_text: str
+
+    @property
+    def content_hash(self) -> str:
+        digest = hashlib.sha256(self.full_text.encode("utf-8"))
+        digest.update(b"\x1f")
+        digest.update(self.title_text.encode("utf-8"))
+        return digest.hexdigest()
+
+
+def posting_inputs(recipe: TextRecipe, posting: Posting) -> PostingInputs:
+    """The texts every view reads; their hash decides whether a posting must be re-embedded."""
+    title = clean_text(posting.title)
+    if posting.tags:
+        title += "\nSkills: " + ", ".join(clean_text(tag) for tag in posting.tags)
+    return PostingInputs(recipe.build(posting), truncate(title, TITLE_MAX_CHARS))
+
+
 # --- lifecycle -------------------------------------------------------------------------------
 
 
@@ -243,6 +267,30 @@ def _snapshot(posting: Posting) -> dict[str, Any]:
     }
 
 
+def new_posting(data: PostingIn, recipe: TextRecipe) -> Posting:
+    """A validated posting as a (not yet stored) row, language detected and hash computed."""
+    now = utcnow()
+    posting = Posting(
+        id=data.id or new_id(),
+        created_at=now,
+        updated_at=now,
+        version=1,
+        status="active",
+        is_deleted=False,
+        language="unknown",
+        tags=[],
+        requirements=[],
+        extra={},
+        listing_type="job",
+        remote=False,
+        hybrid=False,
+    )
+    _assign(posting, data)
+    _detect_language_unless_given(posting, data)
+    posting.content_hash = posting_inputs(recipe, posting).content_hash
+    return posting
+
+
 class PostingWriter:
     """Applies posting writes in a caller's transaction and enqueues what they imply."""
 
@@ -309,25 +357,7 @@ class PostingWriter:
     def _insert(
         self, session: Session, data: PostingIn, *, trace_id: str | None, priority: int
     ) -> WriteResult:
-        now = utcnow()
-        posting = Posting(
-            id=data.id or new_id(),
-            created_at=now,
-            updated_at=now,
-            version=1,
-            status="active",
-            is_deleted=False,
-            language="unknown",
-            tags=[],
-            requirements=[],
-            extra={},
-            listing_type="job",
-            remote=False,
-            hybrid=False,
-        )
-        _assign(posting, data)
-        _detect_language_unless_given(posting, data)
-        posting.content_hash = content_hash(self.recipe.build(posting))
+        posting = new_posting(data, self.recipe)
         session.add(posting)
         session.flush()
         if posting.status == "active":
@@ -358,7 +388,7 @@ class PostingWriter:
             _detect_language_unless_given(posting, fields)
         if revive:
             posting.is_deleted = False
-        new_hash = content_hash(self.recipe.build(posting))
+        new_hash = posting_inputs(self.recipe, posting).content_hash
         text_changed = new_hash != posting.content_hash
         if _snapshot(posting) == before and not text_changed and was_deleted == posting.is_deleted:
             return WriteResult(posting, "unchanged", False)

@@ -24,7 +24,7 @@ from jobsim.jobs import (
     is_listed,
     posting_to_dict,
 )
-from jobsim.settings import Settings, settings_recipe
+from jobsim.settings import Settings, settings_recipe, vector_model
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Embedding, Posting, SimilarEntry, Task, Worker
 from jobsim.storage.types import utcnow
@@ -83,7 +83,7 @@ class Service:
 
     @property
     def model(self) -> str:
-        return self.settings.embedder
+        return vector_model(self.settings)
 
     # --- writes ----------------------------------------------------------------------------
 

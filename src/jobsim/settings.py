@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from jobsim.jobs import TextRecipe
+    from jobsim.vectorizer import Views
 
 DEFAULT_DATABASE_URL = "sqlite:///jobsim.db"
 DEFAULT_EMBEDDER = "local:all-MiniLM-L6-v2"
@@ -34,6 +35,9 @@ class Settings(BaseSettings):
     text_fields: str = "title,category,tags,requirements,description"
     title_repeat: int = Field(1, ge=1, le=5)
     text_max_chars: int = Field(1500, ge=100, le=100_000)
+    # How the stored vector mixes views (jobsim.vectorizer): full text, title, title n-grams.
+    vector_views: str = "full:0.5,title:0.2,lexical:0.3"
+    lexical_dims: int = Field(512, ge=64, le=8192)
 
     # Similarity.
     weight_semantic: float = Field(0.9, ge=0, le=1)
@@ -77,6 +81,17 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _views_valid(self) -> Settings:
+        from jobsim.errors import ValidationFailed
+        from jobsim.vectorizer import Views
+
+        try:
+            Views.parse(self.vector_views, self.lexical_dims)
+        except ValidationFailed as error:
+            raise ValueError(str(error)) from None
+        return self
+
+    @model_validator(mode="after")
     def _heartbeat_shorter_than_lease(self) -> Settings:
         if self.heartbeat_seconds >= self.lease_seconds:
             raise ValueError("heartbeat_seconds must be shorter than lease_seconds")
@@ -88,6 +103,19 @@ def settings_recipe(settings: Settings) -> TextRecipe:
     from jobsim.jobs import recipe_from
 
     return recipe_from(settings.text_fields, settings.title_repeat, settings.text_max_chars)
+
+
+def settings_views(settings: Settings) -> Views:
+    from jobsim.vectorizer import Views
+
+    return Views.parse(settings.vector_views, settings.lexical_dims)
+
+
+def vector_model(settings: Settings) -> str:
+    """The model name vectors are stored under for these settings (embedder + view mix)."""
+    from jobsim.vectorizer import vector_model_name
+
+    return vector_model_name(settings.embedder, settings_views(settings))
 
 
 def load_settings(**overrides: object) -> Settings:

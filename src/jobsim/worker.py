@@ -24,17 +24,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from jobsim import queue
 from jobsim.embedders.base import Embedder, FloatMatrix, validate_vectors
 from jobsim.errors import PermanentError, TransientError, sanitize
-from jobsim.jobs import TextRecipe, content_hash, is_listed
+from jobsim.jobs import PostingInputs, TextRecipe, is_listed
 from jobsim.lists import ListTransaction, SimilarityEngine
 from jobsim.logs import trace
 from jobsim.maintenance import run_maintenance
 from jobsim.retry import RetryDecision, RetryPolicy
-from jobsim.settings import Settings, settings_recipe
+from jobsim.settings import Settings, settings_recipe, settings_views
 from jobsim.similarity import ScoringConfig
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Embedding, Posting
 from jobsim.storage.models import Worker as WorkerRow
 from jobsim.storage.types import utcnow
+from jobsim.vectorizer import PostingVectorizer
 
 log = logging.getLogger("jobsim.worker")
 
@@ -61,7 +62,7 @@ class _Plan:
     """What one claimed batch turns into, by posting."""
 
     tasks_by_posting: dict[str, list[queue.ClaimedTask]] = field(default_factory=dict)
-    to_embed: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (text, hash)
+    to_embed: dict[str, PostingInputs] = field(default_factory=dict)
     lists_only: list[str] = field(default_factory=list)
     similar: list[str] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
@@ -82,8 +83,11 @@ class Worker:
         self.db = db
         self.embedder = embedder
         self.recipe = recipe or settings_recipe(settings)
+        self.vectorizer = PostingVectorizer(embedder, self.recipe, settings_views(settings))
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.engine = SimilarityEngine(db, embedder.name, embedder.dims, scoring_config(settings))
+        self.engine = SimilarityEngine(
+            db, self.vectorizer.name, self.vectorizer.dims, scoring_config(settings)
+        )
         self.policy = RetryPolicy(
             settings.retry_base_seconds, settings.retry_cap_seconds, settings.max_attempts
         )
@@ -200,11 +204,11 @@ class Worker:
         plan = self._plan(tasks)
         vectors: FloatMatrix | None = None
         if plan.to_embed:
-            texts = [text for text, _ in plan.to_embed.values()]
+            inputs = list(plan.to_embed.values())
             try:
                 # Checked here too: a provider bug must fail the batch, not crash the worker.
                 vectors = validate_vectors(
-                    self.embedder.embed(texts), len(texts), self.embedder.dims
+                    self.vectorizer.vectors(inputs), len(inputs), self.vectorizer.dims
                 )
             except Exception as error:
                 embed_tasks = [t for pid in plan.to_embed for t in plan.tasks_by_posting[pid]]
@@ -233,7 +237,7 @@ class Worker:
             }
             rows = session.execute(
                 select(Embedding.posting_id, Embedding.content_hash).where(
-                    Embedding.posting_id.in_(ids), Embedding.model == self.embedder.name
+                    Embedding.posting_id.in_(ids), Embedding.model == self.vectorizer.name
                 )
             )
             current = {posting_id: digest for posting_id, digest in rows}
@@ -243,12 +247,12 @@ class Worker:
             if posting is None:
                 plan.gone.append(posting_id)
             elif queue.EMBED in kinds and posting.status == "active" and not posting.is_deleted:
-                text = self.recipe.build(posting)
-                digest = content_hash(text)
+                inputs = self.vectorizer.inputs(posting)
+                digest = inputs.content_hash
                 if current.get(posting_id) == digest:
                     plan.lists_only.append(posting_id)
                 else:
-                    plan.to_embed[posting_id] = (text[: self.embedder.max_input_chars], digest)
+                    plan.to_embed[posting_id] = inputs
             elif queue.SIMILAR in kinds:
                 plan.similar.append(posting_id)
             else:
@@ -301,7 +305,8 @@ class Worker:
         if vectors is None:
             return []
         stored: list[str] = []
-        for row, (posting_id, (_, digest)) in enumerate(plan.to_embed.items()):
+        for row, (posting_id, inputs) in enumerate(plan.to_embed.items()):
+            digest = inputs.content_hash
             if posting_id not in alive:
                 continue
             posting = tx.session.get(Posting, posting_id, populate_existing=True)
@@ -403,7 +408,7 @@ class Worker:
                     hostname=socket.gethostname(),
                     pid=os.getpid(),
                     state="running",
-                    embedder=self.embedder.name,
+                    embedder=self.vectorizer.name,
                     started_at=now,
                     heartbeat_at=now,
                     processed=0,
@@ -411,7 +416,7 @@ class Worker:
                     memory_mb=self._memory_mb(),
                 )
             )
-        log.info("worker started", extra={"worker": self.id, "embedder": self.embedder.name})
+        log.info("worker started", extra={"worker": self.id, "embedder": self.vectorizer.name})
 
     def _update_row(self, **values: object) -> None:
         with self.db.write() as session:

@@ -29,8 +29,8 @@ from jobsim.jobs import (
     PostingIn,
     PostingPatch,
     PostingWriter,
-    content_hash,
     is_listed,
+    posting_inputs,
 )
 from jobsim.maintenance import run_maintenance
 from jobsim.settings import Settings
@@ -430,7 +430,8 @@ def test_after_a_hundred_rapid_updates_the_vector_is_that_of_the_last_version(
     with db.read() as session:
         row = session.get(Embedding, ("py-berlin", MODEL))
         assert row is not None
-    assert row.content_hash == posting.content_hash == content_hash(text)
+    assert row.content_hash == posting.content_hash
+    assert posting.content_hash == posting_inputs(DEFAULT_RECIPE, posting).content_hash
     vector = np.frombuffer(row.vector, dtype="<f4")
     assert vector == pytest.approx(FakeEmbedder().embed([text])[0], abs=1e-6)
     assert_lists_exact(db, settings)
@@ -863,3 +864,43 @@ def test_sigterm_during_a_stuck_batch_releases_it_after_the_grace_period(
     assert (task.state, task.attempts, task.lease_token) == (queue.QUEUED, 0, None)
     row = worker_row(db, "sigterm-stuck")
     assert row is not None and row.state == "stopped"
+
+
+def test_the_memory_guard_pauses_claiming_and_marks_the_worker_paused(
+    db: Database, settings: Settings
+) -> None:
+    create_all(db, ["py-berlin", "py-munich"])
+    guarded = settings.model_copy(update={"worker_memory_limit_mb": 1})
+    worker = Worker(guarded, db, FakeEmbedder())
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 5
+        state = None
+        while time.monotonic() < deadline and state != "paused":
+            time.sleep(0.05)
+            with db.read() as session:
+                state = session.scalar(select(WorkerRow.state).where(WorkerRow.id == worker.id))
+        assert state == "paused"
+        assert all(t.state == queue.QUEUED for t in tasks_of(db, "py-berlin", queue.EMBED))
+    finally:
+        worker.stop()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_the_default_view_mix_stores_the_vectorizer_output_and_fills_lists(
+    db: Database, settings: Settings
+) -> None:
+    mixed = settings.model_copy(update={"vector_views": "full:0.5,title:0.2,lexical:0.3"})
+    create_all(db)
+    worker = Worker(mixed, db, FakeEmbedder(64, name=mixed.embedder))
+    burst(worker)
+    posting = get_posting(db, "py-berlin")
+    with db.read() as session:
+        row = session.get(Embedding, ("py-berlin", worker.vectorizer.name))
+        assert row is not None
+        assert session.scalar(select(Posting.similar_count).where(Posting.id == "py-berlin"))
+    expected = worker.vectorizer.vectors([worker.vectorizer.inputs(posting)])[0]
+    assert row.dims == 64 + 64 + mixed.lexical_dims
+    assert np.frombuffer(row.vector, dtype="<f4") == pytest.approx(expected, abs=1e-6)

@@ -1,0 +1,93 @@
+"""How the in-memory index scales: the work one new posting costs at 10k-100k postings.
+
+For each size it builds a VectorIndex of clustered unit vectors with the default vector width
+(384 full + 384 title + 512 lexical = 1280 dims), then times what the worker does per posting:
+its own top-10 and the decision of which other lists it enters (both full scans). It prints the
+machine, versions, milliseconds per posting, the index memory, and the ratio to the naive
+"recompute every list" refresh that a new posting would otherwise need.
+
+    .venv/bin/python benchmarks/index_scale.py [--sizes 10000,50000,100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+
+import numpy as np
+
+from jobsim.similarity import PostingMeta, ScoringConfig, VectorIndex
+
+DIMS = 1280
+CATEGORIES = [f"category {i}" for i in range(30)]
+CITIES = [f"city {i}" for i in range(50)]
+LEVELS = ["entry", "junior", "mid", "senior", "lead", "executive", None]
+
+
+def build(size: int, rng: np.random.Generator) -> VectorIndex:
+    centres = rng.standard_normal((200, DIMS)).astype(np.float32)
+    index = VectorIndex(DIMS, capacity=size)
+    for i in range(size):
+        vector = centres[i % 200] + 0.8 * rng.standard_normal(DIMS).astype(np.float32)
+        vector /= np.linalg.norm(vector)
+        meta = PostingMeta(
+            category=CATEGORIES[i % 30],
+            city=CITIES[i % 50],
+            remote=i % 7 == 0,
+            experience_level=LEVELS[i % 7],
+        )
+        index.upsert(f"p{i}", vector, meta)
+        index.set_list_state(f"p{i}", 10, 0.55)
+    return index
+
+
+def per_posting_ms(index: VectorIndex, rounds: int) -> tuple[float, float]:
+    config = ScoringConfig()
+    now = datetime.now(UTC)
+    ids = [f"p{i}" for i in range(rounds)]
+    start = time.perf_counter()
+    for posting_id in ids:
+        index.top_n(
+            index.vector(posting_id), index.meta(posting_id), config, now, exclude=[posting_id]
+        )
+    own = (time.perf_counter() - start) / rounds * 1000
+    start = time.perf_counter()
+    for posting_id in ids:
+        index.lists_it_enters(posting_id, config, now)
+    enters = (time.perf_counter() - start) / rounds * 1000
+    return own, enters
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,50000,100000")
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    rng = np.random.default_rng(5)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; python "
+        f"{platform.python_version()}; numpy {np.__version__}; jobsim {metadata.version('jobsim')}"
+    )
+    print(f"vector width {DIMS} float32; {args.rounds} postings timed per size\n")
+    print(
+        "| postings | index MB | own top-10 ms | lists it enters ms | new posting total ms "
+        "| naive full refresh s | speed-up |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for size in (int(s) for s in args.sizes.split(",")):
+        index = build(size, rng)
+        own, enters = per_posting_ms(index, args.rounds)
+        naive = own / 1000 * size  # every list recomputed once
+        megabytes = index.matrix.nbytes / 2**20
+        print(
+            f"| {size} | {megabytes:.0f} | {own:.1f} | {enters:.1f} | {own + enters:.1f} | "
+            f"{naive:.0f} | {naive * 1000 / (own + enters):.0f}x |"
+        )
+
+
+if __name__ == "__main__":
+    main()

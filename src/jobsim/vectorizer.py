@@ -1,0 +1,115 @@
+"""From a posting to the one vector the index stores: weighted views, concatenated.
+
+A view is one way of looking at a posting:
+- `full`: the embedder on the recipe text (title, category, skills, requirements, description);
+- `title`: the embedder on the title and skills alone, where descriptions are boilerplate;
+- `lexical`: hashed character n-grams of the title (jobsim.lexical), language-agnostic.
+Each view is a unit vector; scaling view i by sqrt(w_i) and concatenating gives a vector whose
+cosine with another is exactly sum(w_i * cos_i) / sum(w_i). So the index, the list code and
+every query stay a plain dot product, whatever the mix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from jobsim.embedders.base import Embedder, FloatMatrix
+from jobsim.errors import ValidationFailed
+from jobsim.jobs import PostingInputs, TextRecipe, posting_inputs
+from jobsim.lexical import lexical_vector
+from jobsim.storage.models import Posting
+
+VIEW_NAMES = ("full", "title", "lexical")
+
+
+@dataclass(frozen=True)
+class Views:
+    full: float = 1.0
+    title: float = 0.0
+    lexical: float = 0.0
+    lexical_dims: int = 512
+
+    @classmethod
+    def parse(cls, spec: str, lexical_dims: int = 512) -> Views:
+        """'full:0.4,title:0.3,lexical:0.3' -> Views; weights are relative."""
+        weights = dict.fromkeys(VIEW_NAMES, 0.0)
+        for part in (p.strip() for p in spec.split(",") if p.strip()):
+            name, _, value = part.partition(":")
+            name = name.strip()
+            try:
+                weight = float(value) if value else 1.0
+            except ValueError:
+                weight = -1.0
+            if name not in weights or weight < 0:
+                raise ValidationFailed(
+                    f"bad view {part!r}: use name:weight with names {', '.join(VIEW_NAMES)}"
+                )
+            weights[name] = weight
+        if not any(weights.values()):
+            raise ValidationFailed("at least one view needs a positive weight")
+        return cls(weights["full"], weights["title"], weights["lexical"], lexical_dims)
+
+    def describe(self) -> str:
+        parts = [f"{n}:{getattr(self, n):g}" for n in VIEW_NAMES if getattr(self, n) > 0]
+        if self.lexical > 0:
+            parts.append(f"dims:{self.lexical_dims}")
+        return ",".join(parts)
+
+    @property
+    def only_full(self) -> bool:
+        return self.title == 0 and self.lexical == 0
+
+
+def vector_model_name(embedder_spec: str, views: Views) -> str:
+    """The name stored with every vector; a different mix is a different model (re-embeds)."""
+    return embedder_spec if views.only_full else f"{embedder_spec}#{views.describe()}"
+
+
+class PostingVectorizer:
+    def __init__(self, embedder: Embedder, recipe: TextRecipe, views: Views) -> None:
+        self.embedder = embedder
+        self.recipe = recipe
+        self.views = views
+        self.name = vector_model_name(embedder.name, views)
+
+    @property
+    def dims(self) -> int:
+        semantic = self.embedder.dims
+        return (
+            (semantic if self.views.full > 0 else 0)
+            + (semantic if self.views.title > 0 else 0)
+            + (self.views.lexical_dims if self.views.lexical > 0 else 0)
+        )
+
+    def inputs(self, posting: Posting) -> PostingInputs:
+        return posting_inputs(self.recipe, posting)
+
+    def vectors(self, inputs: Sequence[PostingInputs]) -> FloatMatrix:
+        """One embedder call for all semantic texts of the batch, then weighted concatenation."""
+        views = self.views
+        limit = self.embedder.max_input_chars
+        texts: list[str] = []
+        if views.full > 0:
+            texts += [i.full_text[:limit] for i in inputs]
+        if views.title > 0:
+            texts += [i.title_text[:limit] for i in inputs]
+        semantic = self.embedder.embed(texts) if texts else np.zeros((0, 0), np.float32)
+        n = len(inputs)
+        parts: list[FloatMatrix] = []
+        offset = 0
+        for weight in (views.full, views.title):
+            if weight > 0:
+                parts.append(np.float32(np.sqrt(weight)) * semantic[offset : offset + n])
+                offset += n
+        if views.lexical > 0:
+            lexical = np.array(
+                [lexical_vector(i.title_text, views.lexical_dims) for i in inputs], dtype=np.float32
+            ).reshape(n, views.lexical_dims)
+            parts.append(np.float32(np.sqrt(views.lexical)) * lexical)
+        combined = np.hstack(parts).astype(np.float32)
+        norms = np.linalg.norm(combined, axis=1, keepdims=True)
+        result: FloatMatrix = (combined / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        return result
