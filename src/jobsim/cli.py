@@ -256,7 +256,7 @@ def status(context: Context, as_json: bool) -> None:
         click.echo(json.dumps(report, indent=2))
         return
     postings, embeddings, tasks = report["postings"], report["embeddings"], report["queue"]
-    click.echo(f"embedder: {report['embedder']}")
+    click.echo(f"embedder: {report['embedder']} (vectors: {report['vector_model']})")
     click.echo("postings: " + ", ".join(f"{v} {k}" for k, v in postings.items()))
     click.echo(
         f"embeddings: {embeddings['current']} current, {embeddings['missing']} missing "

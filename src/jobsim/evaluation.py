@@ -288,8 +288,9 @@ def _describe_recipe(settings: Settings) -> str:
     recipe = settings_recipe(settings)
     return (
         f"fields={','.join(recipe.fields)} title_repeat={recipe.title_repeat} "
-        f"max_chars={recipe.max_chars} views={settings_views(settings).describe()} w_sem={settings.weight_semantic} "
-        f"w_ctx={settings.weight_context} min_score={settings.min_score}"
+        f"max_chars={recipe.max_chars} views={settings_views(settings).describe()} "
+        f"w_sem={settings.weight_semantic} w_ctx={settings.weight_context} "
+        f"min_score={settings.min_score}"
     )
 
 

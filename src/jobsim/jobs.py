@@ -120,7 +120,7 @@ class TextRecipe:
 
     fields: tuple[str, ...] = ("title", "category", "tags", "requirements", "description")
     title_repeat: int = 1
-    max_chars: int = 1500
+    max_chars: int = 700
 
     def build(self, posting: Posting) -> str:
         parts: list[str] = []
@@ -148,7 +148,7 @@ DEFAULT_RECIPE = TextRecipe()
 RECIPE_FIELDS = ("title", "category", "tags", "requirements", "description", "company")
 
 
-def recipe_from(fields: str, title_repeat: int = 1, max_chars: int = 1500) -> TextRecipe:
+def recipe_from(fields: str, title_repeat: int = 1, max_chars: int = 700) -> TextRecipe:
     """Build a recipe from a comma-separated field list, rejecting unknown field names."""
     names = tuple(name.strip() for name in fields.split(",") if name.strip())
     unknown = [name for name in names if name not in RECIPE_FIELDS]
@@ -334,15 +334,20 @@ class PostingWriter:
         posting.version += 1
         posting.updated_at = utcnow()
         queue.cancel_queued(session, queue.EMBED, posting.id)
+        self._enqueue(session, queue.SIMILAR, posting.id, queue.PRIORITY_NEW, trace_id)
+        return posting
+
+    def _enqueue(
+        self, session: Session, kind: str, posting_id: str, priority: int, trace_id: str | None
+    ) -> None:
         queue.enqueue(
             session,
-            queue.SIMILAR,
-            posting.id,
-            priority=queue.PRIORITY_NEW,
+            kind,
+            posting_id,
+            priority=priority,
             max_attempts=self.max_attempts,
             trace_id=trace_id,
         )
-        return posting
 
     @staticmethod
     def get_live(session: Session, posting_id: str, *, lock: bool = False) -> Posting:
@@ -361,14 +366,7 @@ class PostingWriter:
         session.add(posting)
         session.flush()
         if posting.status == "active":
-            queue.enqueue(
-                session,
-                queue.EMBED,
-                posting.id,
-                priority=priority,
-                max_attempts=self.max_attempts,
-                trace_id=trace_id,
-            )
+            self._enqueue(session, queue.EMBED, posting.id, priority, trace_id)
         return WriteResult(posting, "created", posting.status == "active")
 
     def _change(
@@ -400,26 +398,12 @@ class PostingWriter:
         if reembed or became_active:
             # A draft or deleted posting may never have been embedded; the worker skips the model
             # when a vector for this exact text already exists.
-            queue.enqueue(
-                session,
-                queue.EMBED,
-                posting.id,
-                priority=queue.PRIORITY_NEW,
-                max_attempts=self.max_attempts,
-                trace_id=trace_id,
-            )
+            self._enqueue(session, queue.EMBED, posting.id, queue.PRIORITY_NEW, trace_id)
         listing_changed = was_listed != is_listed(posting)
         context_changed = any(before[name] != getattr(posting, name) for name in _CONTEXT_FIELDS)
         if not reembed and (listing_changed or (context_changed and was_listed)):
             # It left or came back, or its context part moved; a re-embed refreshes lists itself.
-            queue.enqueue(
-                session,
-                queue.SIMILAR,
-                posting.id,
-                priority=queue.PRIORITY_REFRESH,
-                max_attempts=self.max_attempts,
-                trace_id=trace_id,
-            )
+            self._enqueue(session, queue.SIMILAR, posting.id, queue.PRIORITY_REFRESH, trace_id)
         return WriteResult(posting, "updated", reembed)
 
 

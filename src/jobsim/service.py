@@ -467,7 +467,8 @@ class Service:
             ]
         active = int(by_status.get("active", 0))
         return {
-            "embedder": self.model,
+            "embedder": self.settings.embedder,
+            "vector_model": self.model,
             "postings": {
                 "active": active,
                 "closed": int(by_status.get("closed", 0)),

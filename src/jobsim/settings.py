@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     # The embedded text (see jobsim.jobs.TextRecipe); changing it re-embeds in the background.
     text_fields: str = "title,category,tags,requirements,description"
     title_repeat: int = Field(1, ge=1, le=5)
-    text_max_chars: int = Field(1500, ge=100, le=100_000)
+    text_max_chars: int = Field(700, ge=100, le=100_000)
     # How the stored vector mixes views (jobsim.vectorizer): full text, title, title n-grams.
     vector_views: str = "full:0.5,title:0.2,lexical:0.3"
     lexical_dims: int = Field(512, ge=64, le=8192)

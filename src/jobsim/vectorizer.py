@@ -88,22 +88,21 @@ class PostingVectorizer:
         return posting_inputs(self.recipe, posting)
 
     def vectors(self, inputs: Sequence[PostingInputs]) -> FloatMatrix:
-        """One embedder call for all semantic texts of the batch, then weighted concatenation."""
+        """One embedder call per semantic view, then the weighted concatenation.
+
+        Full texts and titles go in separate calls: mixed in one batch, every title would be
+        padded to the longest full text and cost as much to encode (half the throughput).
+        """
         views = self.views
         limit = self.embedder.max_input_chars
-        texts: list[str] = []
-        if views.full > 0:
-            texts += [i.full_text[:limit] for i in inputs]
-        if views.title > 0:
-            texts += [i.title_text[:limit] for i in inputs]
-        semantic = self.embedder.embed(texts) if texts else np.zeros((0, 0), np.float32)
         n = len(inputs)
         parts: list[FloatMatrix] = []
-        offset = 0
-        for weight in (views.full, views.title):
-            if weight > 0:
-                parts.append(np.float32(np.sqrt(weight)) * semantic[offset : offset + n])
-                offset += n
+        if views.full > 0:
+            full = self.embedder.embed([i.full_text[:limit] for i in inputs])
+            parts.append(np.float32(np.sqrt(views.full)) * full)
+        if views.title > 0:
+            title = self.embedder.embed([i.title_text[:limit] for i in inputs])
+            parts.append(np.float32(np.sqrt(views.title)) * title)
         if views.lexical > 0:
             lexical = np.array(
                 [lexical_vector(i.title_text, views.lexical_dims) for i in inputs], dtype=np.float32

@@ -76,7 +76,7 @@ def test_the_stored_vector_cosine_is_the_weighted_mix_of_the_view_cosines() -> N
     assert float(np.linalg.norm(va)) == pytest.approx(1.0, abs=1e-5)
 
 
-def test_the_default_mix_calls_the_embedder_once_per_batch() -> None:
+def test_each_semantic_view_is_one_embedder_call_per_batch() -> None:
     embedder = FakeEmbedder(16)
     vectorizer = PostingVectorizer(embedder, DEFAULT_RECIPE, Views.parse("full:1,title:1"))
     inputs = [
@@ -85,7 +85,7 @@ def test_the_default_mix_calls_the_embedder_once_per_batch() -> None:
 
     vectorizer.vectors(inputs)
 
-    assert embedder.calls == [6]
+    assert embedder.calls == [3, 3]  # full texts and titles apart: no padding to full length
 
 
 def test_the_content_hash_changes_with_the_title_and_tags_even_if_the_recipe_omits_them() -> None:
