@@ -122,6 +122,11 @@ class TextRecipe:
     title_repeat: int = 1
     max_chars: int = 700
 
+    def fingerprint(self) -> str:
+        """Short stable id of this recipe, part of the vector model name when not the default."""
+        spec = f"{','.join(self.fields)}|{self.title_repeat}|{self.max_chars}"
+        return hashlib.sha256(spec.encode("utf-8")).hexdigest()[:8]
+
     def build(self, posting: Posting) -> str:
         parts: list[str] = []
         for field in self.fields:

@@ -31,6 +31,11 @@ def _identifier() -> Any:
     )
 
 
+def warm_up() -> None:
+    """Load the model now (about a second) instead of inside the first request."""
+    _identifier()
+
+
 def _letters(text: str) -> int:
     return sum(1 for ch in text if ch.isalpha())
 

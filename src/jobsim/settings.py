@@ -115,7 +115,7 @@ def vector_model(settings: Settings) -> str:
     """The model name vectors are stored under for these settings (embedder + view mix)."""
     from jobsim.vectorizer import vector_model_name
 
-    return vector_model_name(settings.embedder, settings_views(settings))
+    return vector_model_name(settings.embedder, settings_views(settings), settings_recipe(settings))
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -18,7 +18,7 @@ import numpy as np
 
 from jobsim.embedders.base import Embedder, FloatMatrix
 from jobsim.errors import ValidationFailed
-from jobsim.jobs import PostingInputs, TextRecipe, posting_inputs
+from jobsim.jobs import DEFAULT_RECIPE, PostingInputs, TextRecipe, posting_inputs
 from jobsim.lexical import lexical_vector
 from jobsim.storage.models import Posting
 
@@ -63,9 +63,13 @@ class Views:
         return self.title == 0 and self.lexical == 0
 
 
-def vector_model_name(embedder_spec: str, views: Views) -> str:
-    """The name stored with every vector; a different mix is a different model (re-embeds)."""
-    return embedder_spec if views.only_full else f"{embedder_spec}#{views.describe()}"
+def vector_model_name(embedder_spec: str, views: Views, recipe: TextRecipe = DEFAULT_RECIPE) -> str:
+    """The name stored with every vector. Another embedder, view mix or text recipe is another
+    model: changing any of them re-embeds everything while the old vectors keep serving."""
+    name = embedder_spec if views.only_full else f"{embedder_spec}#{views.describe()}"
+    if recipe != DEFAULT_RECIPE:
+        name += f"#recipe:{recipe.fingerprint()}"
+    return name
 
 
 class PostingVectorizer:
@@ -73,7 +77,7 @@ class PostingVectorizer:
         self.embedder = embedder
         self.recipe = recipe
         self.views = views
-        self.name = vector_model_name(embedder.name, views)
+        self.name = vector_model_name(embedder.name, views, recipe)
 
     @property
     def dims(self) -> int:

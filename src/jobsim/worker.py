@@ -310,9 +310,14 @@ class Worker:
             if posting_id not in alive:
                 continue
             posting = tx.session.get(Posting, posting_id, populate_existing=True)
-            if posting is None or posting.content_hash != digest or posting.is_deleted:
-                # A newer version was written meanwhile; its own queued task embeds it.
+            if posting is None or posting.is_deleted:
                 continue
+            if self.vectorizer.inputs(posting).content_hash != digest:
+                # Its text changed while we embedded; the write queued a task for the new text.
+                continue
+            # The hash is the worker's (its recipe may differ from the API's, e.g. during a
+            # recipe rollout); keeping the posting's in step makes coverage and backfill agree.
+            posting.content_hash = digest
             replaced = self.engine.store_vector(tx, posting, vectors[row], digest)
             if replaced:
                 self.engine.refill_lists_holding(tx, posting_id)

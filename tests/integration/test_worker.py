@@ -904,3 +904,35 @@ def test_the_default_view_mix_stores_the_vectorizer_output_and_fills_lists(
     expected = worker.vectorizer.vectors([worker.vectorizer.inputs(posting)])[0]
     assert row.dims == 64 + 64 + mixed.lexical_dims
     assert np.frombuffer(row.vector, dtype="<f4") == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_worker_with_another_text_recipe_than_the_api_still_stores_every_vector(
+    db: Database, settings: Settings
+) -> None:
+    from jobsim.service import Service
+
+    written_by = settings.model_copy(update={"text_max_chars": 1500})
+    create_all(db)  # hashes computed with the default recipe
+    worker_settings = written_by.model_copy(update={"text_max_chars": 120})
+    worker = Worker(worker_settings, db, FakeEmbedder(64, name=settings.embedder))
+
+    burst(worker)
+
+    with db.read() as session:
+        stored = session.scalars(
+            select(Embedding.posting_id).where(Embedding.model == worker.vectorizer.name)
+        ).all()
+    assert sorted(stored) == sorted(POSTINGS)
+    assert "#recipe:" in worker.vectorizer.name
+    status = Service(worker_settings, db).status()
+    assert status["embeddings"]["coverage"] == 1.0
+    assert status["similar_lists"]["computed"] == len(POSTINGS)
+
+
+def test_changing_the_recipe_or_the_view_mix_names_a_new_vector_model() -> None:
+    from jobsim.settings import vector_model
+
+    base = Settings(embedder="fake:8")
+    assert vector_model(base) == vector_model(base.model_copy())
+    assert vector_model(base.model_copy(update={"text_max_chars": 900})) != vector_model(base)
+    assert vector_model(base.model_copy(update={"vector_views": "full:1"})) == "fake:8"

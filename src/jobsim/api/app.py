@@ -13,7 +13,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobsim import __version__
+from jobsim import __version__, language
 from jobsim.errors import NotFound, ValidationFailed
 from jobsim.jobs import describe_validation_errors
 from jobsim.logs import current_trace_id, trace
@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         version=__version__,
         description="Semantic similar-jobs engine: push postings, read fresh similar lists.",
     )
+    language.warm_up()
     app.state.settings = settings
     app.state.service = service or Service(settings)
     app.include_router(jobs.router)
