@@ -3,8 +3,9 @@
 For each size it builds a VectorIndex of clustered unit vectors with the default vector width
 (384 full + 384 title + 512 lexical = 1280 dims), then times what the worker does per posting:
 its own top-10 and the decision of which other lists it enters (both full scans). It prints the
-machine, versions, milliseconds per posting, the index memory, and the ratio to the naive
-"recompute every list" refresh that a new posting would otherwise need.
+machine, versions, milliseconds per posting, the index memory, and the ratio to recomputing
+every list one query at a time, which a system without reverse insertion would need to get
+the new posting into the lists where it belongs.
 
     .venv/bin/python benchmarks/index_scale.py [--sizes 10000,50000,100000]
 """
@@ -75,7 +76,7 @@ def main() -> None:
     print(f"vector width {DIMS} float32; {args.rounds} postings timed per size\n")
     print(
         "| postings | index MB | own top-10 ms | lists it enters ms | new posting total ms "
-        "| naive full refresh s | speed-up |"
+        "| all lists recomputed one query each, s | ratio |"
     )
     print("|---|---|---|---|---|---|---|")
     for size in (int(s) for s in args.sizes.split(",")):
