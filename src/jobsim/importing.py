@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, TextIO
 
 from jobsim.errors import ValidationFailed
+from jobsim.jobs import is_remote_place
 
 if TYPE_CHECKING:
     from _csv import Reader as CsvReader
@@ -397,7 +398,6 @@ _SALARY_PARTS: Final = {"min": "salary_min", "max": "salary_max", "currency": "s
 _SEPARATORS: Final = re.compile(r"[\s_.\-]")
 _TRUE: Final = frozenset({"true", "yes", "y", "1", "t", "on"})
 _FALSE: Final = frozenset({"false", "no", "n", "0", "f", "off"})
-_REMOTE_WORDS: Final = frozenset({"remote", "fullyremote", "remoteonly", "anywhere"})
 _OBJECT_ID: Final = re.compile(r'ObjectId\(\s*["\']?([0-9a-fA-F]{24})["\']?\s*\)')
 
 
@@ -648,7 +648,7 @@ def _location_parts(value: object) -> dict[str, object] | None:
 
 
 def _location_from_text(text: str) -> dict[str, object]:
-    if _squash(text) in _REMOTE_WORDS:
+    if is_remote_place(text):
         return {"remote": True}
     city, _, region = text.partition(",")
     return {"city": city.strip(), "region": region.strip()}

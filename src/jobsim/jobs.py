@@ -41,6 +41,25 @@ ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 Requirement = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
+_REMOTE_PLACES = frozenset(
+    {
+        "remote",
+        "fullyremote",
+        "remoteonly",
+        "anywhere",
+        "homeoffice",
+        "workfromhome",
+        "zdalnie",
+        "pracazdalna",
+    }
+)
+
+
+def is_remote_place(text: str) -> bool:
+    """Does a city or location string mean "no place", i.e. a remote job ("Remote", "zdalnie")?"""
+    return re.sub(r"[\W_]+", "", text).casefold() in _REMOTE_PLACES
+
+
 class Location(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -48,6 +67,12 @@ class Location(BaseModel):
     region: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = None
     remote: bool = False
     hybrid: bool = False
+
+    @model_validator(mode="after")
+    def _remote_is_not_a_city(self) -> Location:
+        if self.city and is_remote_place(self.city):
+            self.city, self.remote = None, True
+        return self
 
 
 class Salary(BaseModel):

@@ -420,15 +420,14 @@ class Service:
     def status(self) -> dict[str, Any]:
         now = utcnow()
         with self.db.read() as session:
-            by_status = dict(
-                session.execute(
+            by_status: dict[str, int] = {
+                status: count
+                for status, count in session.execute(
                     select(Posting.status, func.count())
                     .where(Posting.is_deleted.is_(False))
                     .group_by(Posting.status)
                 )
-                .tuples()
-                .all()
-            )
+            }
             deleted = session.scalar(select(func.count()).where(Posting.is_deleted.is_(True)))
             embedded = session.scalar(
                 select(func.count())

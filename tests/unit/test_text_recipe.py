@@ -249,3 +249,26 @@ def test_a_patch_may_be_empty_and_records_only_the_fields_sent() -> None:
     assert patch.model_fields_set == {"salary"}
     with pytest.raises(ValidationError):
         PostingPatch(title="ab")
+
+
+@pytest.mark.parametrize("city", ["Remote", "remote", "Fully remote", "Home-Office", "zdalnie"])
+def test_a_city_that_means_remote_becomes_the_remote_flag(city: str) -> None:
+    posting = PostingIn(
+        title="Data Engineer",
+        description="Build data pipelines in Python.",
+        location={"city": city},
+    )
+
+    assert posting.location is not None
+    assert posting.location.city is None and posting.location.remote is True
+
+
+def test_a_real_city_stays_a_city() -> None:
+    posting = PostingIn(
+        title="Data Engineer",
+        description="Build data pipelines in Python.",
+        location={"city": "Remscheid"},
+    )
+
+    assert posting.location is not None
+    assert (posting.location.city, posting.location.remote) == ("Remscheid", False)
