@@ -15,7 +15,6 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
 
 import psutil
 from sqlalchemy import select, update
@@ -94,6 +93,7 @@ class Worker:
         self.totals = BatchReport()
         self._stop = threading.Event()
         self._finished = threading.Event()
+        self._shutdown_once = threading.Lock()
         self._held: tuple[str, list[int]] | None = None
         self._held_lock = threading.Lock()
         self._last_maintenance = 0.0
@@ -114,7 +114,7 @@ class Worker:
         self._finished.clear()
         self.embedder.check()
         self._register()
-        previous = self._install_signal_handlers() if install_signal_handlers else {}
+        signals = _ShutdownSignals(self._begin_shutdown) if install_signal_handlers else None
         beat = threading.Thread(target=self._heartbeat_loop, name="jobsim-heartbeat", daemon=True)
         beat.start()
         batches = 0
@@ -137,8 +137,8 @@ class Worker:
             beat.join(timeout=5)
             self._unregister()
             self._finished.set()
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+            if signals is not None:
+                signals.restore()
         return self.totals
 
     def stop(self) -> None:
@@ -147,24 +147,23 @@ class Worker:
             log.info("worker stopping", extra={"worker": self.id})
         self._stop.set()
 
-    def _install_signal_handlers(self) -> dict[int, Any]:
-        """Install SIGTERM/SIGINT handlers; returns the previous ones for run() to restore."""
-
-        def on_signal(signum: int, _frame: FrameType | None) -> None:
-            self.stop()
-            threading.Thread(target=self._enforce_grace, daemon=True).start()
-
-        return {
-            signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)
-        }
+    def _begin_shutdown(self) -> None:
+        """SIGTERM/SIGINT: stop claiming now; after the grace period, release and exit."""
+        self.stop()
+        if self._shutdown_once.acquire(blocking=False):
+            threading.Thread(target=self._enforce_grace, name="jobsim-grace", daemon=True).start()
 
     def _enforce_grace(self) -> None:
         if self._finished.wait(self.settings.shutdown_grace_seconds):
             return  # run() ended within the grace period: nothing to force
-        released = self.release_held()
-        log.warning("grace period over, batch released", extra={"released": released})
-        self._unregister()
-        os._exit(0)
+        try:
+            released = self.release_held()
+            log.warning("grace period over, batch released", extra={"released": released})
+            self._unregister()
+        except Exception:
+            log.exception("could not release the batch; its lease will expire instead")
+        finally:
+            os._exit(0)
 
     def release_held(self) -> int:
         with self._held_lock:
@@ -454,6 +453,48 @@ class Worker:
     def _accumulate(self, report: BatchReport) -> None:
         for name in report.__dataclass_fields__:
             setattr(self.totals, name, getattr(self.totals, name) + getattr(report, name))
+
+
+class _ShutdownSignals:
+    """SIGTERM/SIGINT handling that works even while the main thread is stuck in C code.
+
+    A Python signal handler only runs when the main thread returns to the interpreter, which a
+    call blocked inside the database driver or the model may not do for a long time. The C-level
+    handler also writes the signal number to a wakeup pipe at once; a watcher thread reading it
+    starts the shutdown either way. Must be created from the main thread.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self, on_signal: Callable[[], None]) -> None:
+        self._on_signal = on_signal
+        self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
+        read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._write_fd, False)
+        self._previous_wakeup = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+        threading.Thread(
+            target=self._watch, args=(read_fd,), name="jobsim-signals", daemon=True
+        ).start()
+
+    def _handle(self, _signum: int, _frame: FrameType | None) -> None:
+        self._on_signal()
+
+    def _watch(self, read_fd: int) -> None:
+        try:
+            while data := os.read(read_fd, 64):
+                if any(number in self.SIGNALS for number in data):
+                    self._on_signal()
+        except OSError:
+            pass
+        finally:
+            os.close(read_fd)
+
+    def restore(self) -> None:
+        """Put back the previous handlers and wakeup fd; the watcher sees EOF and ends."""
+        signal.set_wakeup_fd(self._previous_wakeup)
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        os.close(self._write_fd)
 
 
 WorkerFactory = Callable[[], Worker]
