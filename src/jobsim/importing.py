@@ -581,15 +581,19 @@ def _string_list(value: object, *, allow_commas: bool) -> object:
     return [item for item in items if _present(item)]
 
 
-def _json_list(text: str) -> list[object] | None:
-    if not text.lstrip().startswith("["):
+def _json_embedded(text: str, opener: str) -> object | None:
+    """A JSON array or object written inside a text cell, unwrapped; None when it is not one."""
+    if not text.lstrip().startswith(opener):
         return None
     try:
-        parsed = json.loads(text)
+        return _unwrap(json.loads(text))
     except ValueError:
         return None
-    unwrapped = _unwrap(parsed)
-    return unwrapped if isinstance(unwrapped, list) else None
+
+
+def _json_list(text: str) -> list[object] | None:
+    value = _json_embedded(text, "[")
+    return value if isinstance(value, list) else None
 
 
 def _split(text: str, *, allow_commas: bool) -> list[object]:
@@ -659,14 +663,8 @@ def _location_value(name: str, value: object) -> object:
 
 
 def _json_object(text: str) -> dict[str, object] | None:
-    if not text.lstrip().startswith("{"):
-        return None
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return None
-    unwrapped = _unwrap(parsed)
-    return unwrapped if isinstance(unwrapped, dict) else None
+    value = _json_embedded(text, "{")
+    return value if isinstance(value, dict) else None
 
 
 # Salary -----------------------------------------------------------------------------------------
