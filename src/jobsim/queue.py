@@ -377,10 +377,6 @@ def list_tasks(
     return list(session.scalars(query))
 
 
-def get_task(session: Session, task_id: int) -> Task | None:
-    return session.get(Task, task_id)
-
-
 def tasks_for_posting(session: Session, posting_id: str) -> list[Task]:
     return list(
         session.scalars(

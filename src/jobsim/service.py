@@ -512,7 +512,9 @@ def _language_rows(service: Service, session: Session) -> list[dict[str, Any]]:
 
 
 def _same(a: str | None, b: str | None) -> bool:
-    return bool(a) and bool(b) and a.strip().casefold() == b.strip().casefold()  # type: ignore[union-attr]
+    if not a or not b:
+        return False
+    return a.strip().casefold() == b.strip().casefold()
 
 
 def _similar_item(other: Posting, entry: SimilarEntry | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 DEFAULT_DATABASE_URL = "sqlite:///jobsim.db"
 DEFAULT_EMBEDDER = "local:all-MiniLM-L6-v2"
+DEFAULT_OLLAMA_BASE_URL = "http://127.0.0.1:11434/v1"
 
 
 class Settings(BaseSettings):
@@ -24,7 +25,7 @@ class Settings(BaseSettings):
     # Provider credentials and endpoints (never logged; SecretStr hides them in reprs).
     openai_api_key: SecretStr | None = None
     openai_base_url: str = "https://api.openai.com/v1"
-    ollama_base_url: str = "http://127.0.0.1:11434/v1"
+    ollama_base_url: str = DEFAULT_OLLAMA_BASE_URL
     gemini_api_key: SecretStr | None = None
     gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta"
     embedder_timeout_seconds: float = Field(30.0, gt=0)
@@ -116,8 +117,3 @@ def vector_model(settings: Settings) -> str:
     from jobsim.vectorizer import vector_model_name
 
     return vector_model_name(settings.embedder, settings_views(settings), settings_recipe(settings))
-
-
-def load_settings(**overrides: object) -> Settings:
-    """Build Settings from the environment, with explicit overrides winning."""
-    return Settings(**overrides)  # type: ignore[arg-type]

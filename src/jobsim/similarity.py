@@ -7,7 +7,7 @@ so scoring a posting against all others is one matrix-vector product and a few v
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -271,16 +271,3 @@ class VectorIndex:
             (self.ids[r], Match(posting_id, float(score[r]), float(semantic[r]), float(context[r])))
             for r in np.flatnonzero(enters)
         ]
-
-    def scores_for(
-        self, vector: FloatArray, meta: PostingMeta, config: ScoringConfig, ids: Sequence[str]
-    ) -> dict[str, Match]:
-        """Scores of a query against chosen rows only (reverse insertion checks)."""
-        positions = [self.positions[i] for i in ids if i in self.positions]
-        if not positions:
-            return {}
-        score, semantic, context = self.score_all(vector, meta, config)
-        return {
-            self.ids[p]: Match(self.ids[p], float(score[p]), float(semantic[p]), float(context[p]))
-            for p in positions
-        }

@@ -495,6 +495,3 @@ class _ShutdownSignals:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         os.close(self._write_fd)
-
-
-WorkerFactory = Callable[[], Worker]

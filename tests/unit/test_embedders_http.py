@@ -413,16 +413,10 @@ def test_gemini_key_is_redacted_when_the_server_echoes_it(
 # --- Ollama through the registry ------------------------------------------------------------
 
 
-class OllamaSettings(Settings):
-    ollama_base_url: str = "http://127.0.0.1:11434/v1"
-
-
 def test_an_ollama_spec_posts_to_the_ollama_base_url_without_auth(
     fake_openai: FakeProviderServer,
 ) -> None:
-    settings = OllamaSettings(
-        ollama_base_url=fake_openai.openai_base_url, openai_api_key=OPENAI_KEY
-    )
+    settings = Settings(ollama_base_url=fake_openai.openai_base_url, openai_api_key=OPENAI_KEY)
     embedder = create_embedder("ollama:nomic-embed-text", settings)
     vectors = embedder.embed(["hello"])
     [request] = fake_openai.requests

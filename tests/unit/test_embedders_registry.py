@@ -12,9 +12,9 @@ import jobsim
 from jobsim.embedders.gemini import GeminiEmbedder
 from jobsim.embedders.local import LocalEmbedder
 from jobsim.embedders.openai import OpenAIEmbedder
-from jobsim.embedders.registry import DEFAULT_OLLAMA_BASE_URL, create_embedder
+from jobsim.embedders.registry import create_embedder
 from jobsim.errors import ConfigurationError
-from jobsim.settings import Settings
+from jobsim.settings import DEFAULT_OLLAMA_BASE_URL, Settings
 from jobsim.testing import FakeEmbedder
 
 

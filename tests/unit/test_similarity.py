@@ -258,11 +258,3 @@ def test_a_floor_equal_to_the_score_does_not_let_a_posting_in() -> None:
     index.upsert("owner", with_cosine(0.5), PostingMeta())
     index.set_list_state("owner", 1, float(np.float32(index.matrix[1] @ index.matrix[0])))
     assert index.lists_it_enters("new", config, NOW) == []
-
-
-def test_scores_for_scores_only_the_chosen_rows() -> None:
-    index = _semantic_index({"a": 0.9, "b": 0.5, "c": 0.1})
-    scores = index.scores_for(unit(1, 0), PostingMeta(), SEMANTIC_ONLY, ["b", "c", "missing"])
-    assert set(scores) == {"b", "c"}
-    assert scores["b"].score == pytest.approx(0.5, abs=1e-6)
-    assert index.scores_for(unit(1, 0), PostingMeta(), SEMANTIC_ONLY, ["missing"]) == {}

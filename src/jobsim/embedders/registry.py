@@ -15,7 +15,6 @@ from jobsim.embedders.limiter import RateLimiter
 from jobsim.errors import ConfigurationError
 from jobsim.settings import Settings
 
-DEFAULT_OLLAMA_BASE_URL = "http://127.0.0.1:11434/v1"
 SPEC_HELP = (
     "use one of local:<model-or-/abs/path>, openai:<model>, ollama:<model>, "
     "gemini:<model>, fake:<dims>"
@@ -64,12 +63,10 @@ def _openai(spec: str, model: str, settings: Settings) -> Embedder:
 def _ollama(spec: str, model: str, settings: Settings) -> Embedder:
     from jobsim.embedders.openai import OpenAIEmbedder
 
-    # Settings may grow an `ollama_base_url`; until then the local default applies.
-    base_url = getattr(settings, "ollama_base_url", None) or DEFAULT_OLLAMA_BASE_URL
     return OpenAIEmbedder(
         model,
         api_key=None,
-        base_url=str(base_url),
+        base_url=settings.ollama_base_url,
         name=spec,
         timeout=settings.embedder_timeout_seconds,
         limiter=_limiter(settings),
