@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from jobsim.embedders.registry import create_embedder
 from jobsim.evaluation import load_labelled, precision_at_k
 from jobsim.jobs import PostingIn, new_posting
-from jobsim.settings import Settings, settings_recipe
+from jobsim.settings import Settings, settings_glossary, settings_recipe
 from jobsim.storage.models import Posting
 from jobsim.vectorizer import PostingVectorizer, Views
 
@@ -55,6 +55,7 @@ def view_vectors(view: str, postings: list[Posting], settings: Settings) -> np.n
         create_embedder(settings.embedder, settings),
         settings_recipe(settings),
         Views.parse(f"{view}:1", settings.lexical_dims),
+        settings_glossary(settings),
     )
     inputs = [vectorizer.inputs(p) for p in postings]
     key = hashlib.sha256("".join(i.content_hash for i in inputs).encode()).hexdigest()[:16]

@@ -15,3 +15,4 @@ if [ -n "$extras" ]; then
 else
   .venv/bin/python -m pip install --quiet -e .
 fi
+scripts/install_dictionaries.sh

@@ -267,7 +267,8 @@ def status(context: Context, as_json: bool) -> None:
         click.echo(
             "languages: "
             + ", ".join(
-                f"{row['language']} {row['active']} ({row['coverage']:.0%} embedded)"
+                f"{row['language']} {row['active']} ({row['coverage']:.0%} embedded"
+                + (", title glossed to English)" if row["glossed"] else ")")
                 for row in report["languages"]
             )
         )
@@ -323,6 +324,8 @@ def demo(context: Context, show: int, then_serve: bool, port: int) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--label", required=True, help="The CSV column holding the true class.")
 @click.option("--k", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option("--embedder", help="Embedder spec for this run, e.g. local:/path/to/model.")
+@click.option("--glossary-dir", help="FreeDict dictionaries for title glosses ('' = none).")
 @click.option("--text-fields", help="Recipe fields, e.g. title,tags,description.")
 @click.option("--title-repeat", type=click.IntRange(1, 5))
 @click.option("--max-chars", type=click.IntRange(100, 100_000))
@@ -337,6 +340,8 @@ def eval_command(
     path: Path,
     label: str,
     k: int,
+    embedder: str | None,
+    glossary_dir: str | None,
     text_fields: str | None,
     title_repeat: int | None,
     max_chars: int | None,
@@ -348,12 +353,14 @@ def eval_command(
 ) -> None:
     """Score similar lists against a labelled CSV through the production path.
 
-    The embedder comes from --embedder / JOBSIM_EMBEDDER; every other setting from JOBSIM_*.
-    The last line printed is `precision@K: 0.xxx` for that configuration.
+    Options given here override JOBSIM_* settings (and `jobsim --embedder`). The last line
+    printed is `precision@K: 0.xxx` for that configuration.
     """
     from jobsim.evaluation import evaluate, format_report
 
     overrides = {
+        "embedder": embedder,
+        "glossary_dir": glossary_dir,
         "text_fields": text_fields,
         "title_repeat": title_repeat,
         "text_max_chars": max_chars,

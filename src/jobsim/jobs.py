@@ -200,12 +200,15 @@ TITLE_MAX_CHARS = 300
 class PostingInputs:
     full_text: str
     title_text: str
+    language: str = "unknown"
 
     @property
     def content_hash(self) -> str:
+        # The language is hashed too: it decides how the title is glossed (jobsim.glossary).
         digest = hashlib.sha256(self.full_text.encode("utf-8"))
-        digest.update(b"\x1f")
-        digest.update(self.title_text.encode("utf-8"))
+        for part in (self.title_text, self.language):
+            digest.update(b"\x1f")
+            digest.update(part.encode("utf-8"))
         return digest.hexdigest()
 
 
@@ -214,7 +217,9 @@ def posting_inputs(recipe: TextRecipe, posting: Posting) -> PostingInputs:
     title = clean_text(posting.title)
     if posting.tags:
         title += "\nSkills: " + ", ".join(clean_text(tag) for tag in posting.tags)
-    return PostingInputs(recipe.build(posting), truncate(title, TITLE_MAX_CHARS))
+    return PostingInputs(
+        recipe.build(posting), truncate(title, TITLE_MAX_CHARS), posting.language or "unknown"
+    )
 
 
 # --- lifecycle -------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from jobsim.jobs import (
     is_listed,
     posting_to_dict,
 )
-from jobsim.settings import Settings, settings_recipe, vector_model
+from jobsim.settings import Settings, settings_glossary, settings_recipe, vector_model
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Embedding, Posting, SimilarEntry, Task, Worker
 from jobsim.storage.types import utcnow
@@ -500,12 +500,14 @@ def _language_rows(service: Service, session: Session) -> list[dict[str, Any]]:
         .group_by(Posting.language)
         .order_by(func.count().desc())
     ).all()
+    glossed = settings_glossary(service.settings).languages
     return [
         {
             "language": language,
             "active": int(active),
             "embedded": int(embedded),
             "coverage": round(int(embedded) / int(active), 4) if active else 1.0,
+            "glossed": language in glossed,
         }
         for language, active, embedded in rows
     ]

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
+    from jobsim.glossary import Glossary
     from jobsim.jobs import TextRecipe
     from jobsim.vectorizer import Views
 
@@ -39,6 +40,8 @@ class Settings(BaseSettings):
     # How the stored vector mixes views (jobsim.vectorizer): full text, title, title n-grams.
     vector_views: str = "full:0.5,title:0.2,lexical:0.3"
     lexical_dims: int = Field(512, ge=64, le=8192)
+    # FreeDict X→English dictionaries that gloss non-English titles (jobsim.glossary); '' = off.
+    glossary_dir: str = "/usr/share/dictd"
 
     # Similarity.
     weight_semantic: float = Field(0.9, ge=0, le=1)
@@ -112,8 +115,20 @@ def settings_views(settings: Settings) -> Views:
     return Views.parse(settings.vector_views, settings.lexical_dims)
 
 
+def settings_glossary(settings: Settings) -> Glossary:
+    from jobsim.glossary import find_glossary
+
+    return find_glossary(settings.glossary_dir)
+
+
 def vector_model(settings: Settings) -> str:
-    """The model name vectors are stored under for these settings (embedder + view mix)."""
+    """The model name vectors are stored under for these settings (embedder, views, recipe,
+    dictionaries)."""
     from jobsim.vectorizer import vector_model_name
 
-    return vector_model_name(settings.embedder, settings_views(settings), settings_recipe(settings))
+    return vector_model_name(
+        settings.embedder,
+        settings_views(settings),
+        settings_recipe(settings),
+        settings_glossary(settings),
+    )

@@ -3,6 +3,7 @@
 A view is one way of looking at a posting:
 - `full`: the embedder on the recipe text (title, category, skills, requirements, description);
 - `title`: the embedder on the title and skills alone, where descriptions are boilerplate;
+  non-English titles are first glossed word by word into English (jobsim.glossary);
 - `lexical`: hashed character n-grams of the title (jobsim.lexical), language-agnostic.
 Each view is a unit vector; scaling view i by sqrt(w_i) and concatenating gives a vector whose
 cosine with another is exactly sum(w_i * cos_i) / sum(w_i). So the index, the list code and
@@ -18,6 +19,7 @@ import numpy as np
 
 from jobsim.embedders.base import Embedder, FloatMatrix
 from jobsim.errors import ValidationFailed
+from jobsim.glossary import Glossary
 from jobsim.jobs import DEFAULT_RECIPE, PostingInputs, TextRecipe, posting_inputs
 from jobsim.lexical import lexical_vector
 from jobsim.storage.models import Posting
@@ -63,21 +65,36 @@ class Views:
         return self.title == 0 and self.lexical == 0
 
 
-def vector_model_name(embedder_spec: str, views: Views, recipe: TextRecipe = DEFAULT_RECIPE) -> str:
-    """The name stored with every vector. Another embedder, view mix or text recipe is another
-    model: changing any of them re-embeds everything while the old vectors keep serving."""
+def vector_model_name(
+    embedder_spec: str,
+    views: Views,
+    recipe: TextRecipe = DEFAULT_RECIPE,
+    glossary: Glossary | None = None,
+) -> str:
+    """The name stored with every vector. Another embedder, view mix, text recipe or set of
+    dictionaries is another model: changing any of them re-embeds everything while the old
+    vectors keep serving."""
     name = embedder_spec if views.only_full else f"{embedder_spec}#{views.describe()}"
     if recipe != DEFAULT_RECIPE:
         name += f"#recipe:{recipe.fingerprint()}"
+    if glossary is not None and glossary.languages and views.title > 0:
+        name += f"#gloss:{glossary.fingerprint}"
     return name
 
 
 class PostingVectorizer:
-    def __init__(self, embedder: Embedder, recipe: TextRecipe, views: Views) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        recipe: TextRecipe,
+        views: Views,
+        glossary: Glossary | None = None,
+    ) -> None:
         self.embedder = embedder
         self.recipe = recipe
         self.views = views
-        self.name = vector_model_name(embedder.name, views, recipe)
+        self.glossary = glossary or Glossary()
+        self.name = vector_model_name(embedder.name, views, recipe, self.glossary)
 
     @property
     def dims(self) -> int:
@@ -105,7 +122,8 @@ class PostingVectorizer:
             full = self.embedder.embed([i.full_text[:limit] for i in inputs])
             parts.append(np.float32(np.sqrt(views.full)) * full)
         if views.title > 0:
-            title = self.embedder.embed([i.title_text[:limit] for i in inputs])
+            glossed = [self.glossary.gloss(i.title_text, i.language) for i in inputs]
+            title = self.embedder.embed([text[:limit] for text in glossed])
             parts.append(np.float32(np.sqrt(views.title)) * title)
         if views.lexical > 0:
             lexical = np.array(

@@ -28,7 +28,7 @@ from jobsim.lists import ListTransaction, SimilarityEngine
 from jobsim.logs import trace
 from jobsim.maintenance import run_maintenance
 from jobsim.retry import RetryDecision, RetryPolicy
-from jobsim.settings import Settings, settings_recipe, settings_views
+from jobsim.settings import Settings, settings_glossary, settings_recipe, settings_views
 from jobsim.similarity import ScoringConfig
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Embedding, Posting
@@ -82,7 +82,9 @@ class Worker:
         self.db = db
         self.embedder = embedder
         self.recipe = recipe or settings_recipe(settings)
-        self.vectorizer = PostingVectorizer(embedder, self.recipe, settings_views(settings))
+        self.vectorizer = PostingVectorizer(
+            embedder, self.recipe, settings_views(settings), settings_glossary(settings)
+        )
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.engine = SimilarityEngine(
             db, self.vectorizer.name, self.vectorizer.dims, scoring_config(settings)

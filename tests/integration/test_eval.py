@@ -91,3 +91,19 @@ def test_precision_counts_missing_neighbours_as_wrong_and_skips_small_labels() -
     assert scored == 3  # label "b" has fewer than k + 1 members and is not scored
     assert precision == pytest.approx((0.5 + 1.0 + 0.5) / 3)
     assert 0 < ndcg < 1
+
+
+def test_the_embedder_and_the_dictionaries_can_be_chosen_for_one_run(tmp_path: Path) -> None:
+    data = tmp_path / "labelled.csv"
+    write_labelled_csv(data)
+
+    result = run_eval(
+        data, "--label", "occupation", "--embedder", "fake:16", "--glossary-dir", "", "--views",
+        "full:0.5,title:0.5", "--no-references",
+    )  # fmt: skip
+    unknown = run_eval(data, "--label", "occupation", "--embedder", "nonsense:1")
+
+    assert result.returncode == 0, result.stderr
+    assert "embedder: fake:16#full:0.5,title:0.5" in result.stdout
+    assert "#gloss" not in result.stdout
+    assert unknown.returncode != 0 and "nonsense" in unknown.stderr

@@ -40,6 +40,7 @@ from jobsim.storage.models import Worker as WorkerRow
 from jobsim.storage.types import utcnow
 from jobsim.testing import FakeEmbedder
 from jobsim.worker import Worker
+from tests.support.dictd import write_dictd
 
 MODEL = FakeEmbedder().name
 
@@ -936,3 +937,37 @@ def test_changing_the_recipe_or_the_view_mix_names_a_new_vector_model() -> None:
     assert vector_model(base) == vector_model(base.model_copy())
     assert vector_model(base.model_copy(update={"text_max_chars": 900})) != vector_model(base)
     assert vector_model(base.model_copy(update={"vector_views": "full:1"})) == "fake:8"
+
+
+def test_polish_titles_are_embedded_glossed_and_status_says_so(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    from jobsim.glossary import find_glossary
+    from jobsim.service import Service
+
+    write_dictd(
+        tmp_path,
+        "freedict-pol-eng",
+        {"kasjer": "kasjer <n>\ncashier\nosoba przyjmująca wpłaty\n"},
+    )
+    glossed = settings.model_copy(
+        update={"vector_views": "title:1", "glossary_dir": str(tmp_path), "min_score": -1.0}
+    )
+    description = "Obsługa kasy fiskalnej i klientów w sklepie spożywczym, praca zmianowa."
+    create(db, "pl-kasjer", title="Kasjer", description=description)
+    create(db, "en-cashier", title="Cashier", description="Serve customers at the till, shifts.")
+    worker = Worker(glossed, db, FakeEmbedder(64, name=glossed.embedder))
+
+    burst(worker)
+
+    assert worker.vectorizer.name.endswith("#gloss:" + find_glossary(str(tmp_path)).fingerprint)
+    with db.read() as session:
+        rows = {
+            row.posting_id: np.frombuffer(row.vector, dtype="<f4")
+            for row in session.scalars(select(Embedding))
+        }
+    assert get_posting(db, "pl-kasjer").language == "pl"
+    assert rows["pl-kasjer"] == pytest.approx(rows["en-cashier"], abs=1e-6)
+    languages = {row["language"]: row for row in Service(glossed, db).status()["languages"]}
+    assert languages["pl"]["glossed"] and languages["pl"]["coverage"] == 1.0
+    assert not languages["en"]["glossed"]
