@@ -16,6 +16,10 @@ from jobsim.storage import migrate
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Base
 
+# Tests see the same vectors whatever dictionaries the machine has installed; the glossary tests
+# point at dictionaries they write themselves (or, where named, at the installed ones).
+os.environ["JOBSIM_GLOSSARY_DIR"] = ""
+
 POSTGRES_SERVER = os.environ.get("JOBSIM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
 BACKENDS = ["sqlite", "postgresql"]
 

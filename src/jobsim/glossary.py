@@ -1,10 +1,11 @@
-"""Word-by-word English glosses of non-English titles, from installed bilingual dictionaries.
+"""Word-by-word English glosses of non-English texts, from installed bilingual dictionaries.
 
 The offline default model reads English. A Polish title such as "Kasjer" means nothing to it
-until it reads "cashier", and then it sits next to "Sprzedawca" ("shop assistant"). The title
-view therefore embeds a gloss: each word of three letters or more replaced by the first
-translation a dictionary gives for it, or for its lemma (simplemma), and kept as it is when the
-dictionary does not know it. Measured on real Polish ads in docs/quality.md.
+until it reads "cashier", and then it sits next to "Sprzedawca" ("shop assistant"). So before
+the embedder reads a posting's title or recipe text, each word of three letters or more is
+replaced by the first translation a dictionary gives for it, or for its lemma (simplemma), and
+kept as it is when the dictionary does not know it. Measured on real Polish ads in
+docs/quality.md.
 
 Dictionaries are FreeDict files in the dictd format (`freedict-pol-eng.index` and `.dict.dz`,
 Debian's `dict-freedict-*-eng` packages); scripts/bootstrap.sh installs them where it can. Which
@@ -40,6 +41,8 @@ _MARKUP = re.compile(r"<[^>]*>|\[[^\]]*\]|\{[^}]*\}")
 _SENSE_NUMBER = re.compile(r"^\s*\d+\.\s*")
 _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 MIN_WORD_LENGTH = 3
+# Part of the fingerprint: a change to how texts are glossed must name a new vector model.
+GLOSS_RULES = "v2: full and title views; words of 3+ letters; first translation; lemma fallback"
 
 
 def _decode_offset(text: str) -> int:
@@ -116,7 +119,7 @@ class Glossary:
     @cached_property
     def fingerprint(self) -> str:
         """Short id of exactly these dictionaries (their languages and index contents)."""
-        digest = hashlib.sha256()
+        digest = hashlib.sha256(GLOSS_RULES.encode())
         for language in self.languages:
             digest.update(language.encode())
             digest.update(self.dictionaries[language].index_path.read_bytes())

@@ -3,8 +3,9 @@
 A view is one way of looking at a posting:
 - `full`: the embedder on the recipe text (title, category, skills, requirements, description);
 - `title`: the embedder on the title and skills alone, where descriptions are boilerplate;
-  non-English titles are first glossed word by word into English (jobsim.glossary);
 - `lexical`: hashed character n-grams of the title (jobsim.lexical), language-agnostic.
+Texts in a language with an installed dictionary are glossed word by word into English before
+the embedder reads them (jobsim.glossary); the lexical view reads the original title.
 Each view is a unit vector; scaling view i by sqrt(w_i) and concatenating gives a vector whose
 cosine with another is exactly sum(w_i * cos_i) / sum(w_i). So the index, the list code and
 every query stay a plain dot product, whatever the mix.
@@ -77,7 +78,7 @@ def vector_model_name(
     name = embedder_spec if views.only_full else f"{embedder_spec}#{views.describe()}"
     if recipe != DEFAULT_RECIPE:
         name += f"#recipe:{recipe.fingerprint()}"
-    if glossary is not None and glossary.languages and views.title > 0:
+    if glossary is not None and glossary.languages and (views.full > 0 or views.title > 0):
         name += f"#gloss:{glossary.fingerprint}"
     return name
 
@@ -119,7 +120,8 @@ class PostingVectorizer:
         n = len(inputs)
         parts: list[FloatMatrix] = []
         if views.full > 0:
-            full = self.embedder.embed([i.full_text[:limit] for i in inputs])
+            texts = [self.glossary.gloss(i.full_text, i.language) for i in inputs]
+            full = self.embedder.embed([text[:limit] for text in texts])
             parts.append(np.float32(np.sqrt(views.full)) * full)
         if views.title > 0:
             glossed = [self.glossary.gloss(i.title_text, i.language) for i in inputs]

@@ -122,19 +122,24 @@ def test_the_fingerprint_follows_the_dictionary_contents(tmp_path: Path) -> None
     assert find_glossary(str(first)).fingerprint != find_glossary(str(second)).fingerprint
 
 
-def test_the_title_view_embeds_the_gloss_and_the_lexical_view_the_original(
+def test_the_semantic_views_embed_the_gloss_and_the_lexical_view_the_original(
     dictionaries: Path,
 ) -> None:
     glossary = find_glossary(str(dictionaries))
     embedder = FakeEmbedder(32)
     titles = PostingVectorizer(embedder, DEFAULT_RECIPE, Views.parse("title:1"), glossary)
+    texts = PostingVectorizer(embedder, DEFAULT_RECIPE, Views.parse("full:1"), glossary)
     lexical = PostingVectorizer(embedder, DEFAULT_RECIPE, Views.parse("lexical:1"), glossary)
     polish, english = posting("Kasjer", "pl"), posting("Cashier", "en")
 
     glossed = titles.vectors([titles.inputs(polish), titles.inputs(english)])
+    full = texts.vectors([texts.inputs(polish), texts.inputs(english)])
     plain = lexical.vectors([lexical.inputs(polish), lexical.inputs(english)])
 
     assert np.allclose(glossed[0], glossed[1])
+    polish_text = texts.inputs(polish).full_text
+    assert np.allclose(full[0], embedder.embed([glossary.gloss(polish_text, "pl")])[0])
+    assert not np.allclose(full[0], embedder.embed([polish_text])[0])
     assert float(plain[0] @ plain[1]) < 0.5
 
 
@@ -146,8 +151,9 @@ def test_the_dictionaries_are_part_of_the_vector_model_name(dictionaries: Path) 
 
     assert with_gloss.endswith(f"#gloss:{glossary.fingerprint}")
     assert "#gloss" not in vector_model_name("local:x", mixed, DEFAULT_RECIPE, find_glossary(""))
-    # Without a title view nothing is glossed, so the dictionaries do not matter.
-    assert "#gloss" not in vector_model_name("local:x", Views.parse("full:1"), glossary=glossary)
+    # The lexical view reads the original title, so alone it does not depend on them.
+    assert "#gloss" not in vector_model_name("local:x", Views.parse("lexical:1"), glossary=glossary)
+    assert "#gloss" in vector_model_name("local:x", Views.parse("full:1"), glossary=glossary)
     assert vector_model(Settings(glossary_dir=str(dictionaries))) == vector_model_name(
         "local:all-MiniLM-L6-v2", mixed, DEFAULT_RECIPE, glossary
     )
