@@ -268,7 +268,7 @@ def status(context: Context, as_json: bool) -> None:
             "languages: "
             + ", ".join(
                 f"{row['language']} {row['active']} ({row['coverage']:.0%} embedded"
-                + (", title glossed to English)" if row["glossed"] else ")")
+                + (", glossed to English)" if row["glossed"] else ")")
                 for row in report["languages"]
             )
         )
