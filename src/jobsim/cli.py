@@ -325,7 +325,7 @@ def demo(context: Context, show: int, then_serve: bool, port: int) -> None:
 @click.option("--label", required=True, help="The CSV column holding the true class.")
 @click.option("--k", default=10, show_default=True, type=click.IntRange(1, 100))
 @click.option("--embedder", help="Embedder spec for this run, e.g. local:/path/to/model.")
-@click.option("--glossary-dir", help="FreeDict dictionaries for title glosses ('' = none).")
+@click.option("--glossary-dir", help="FreeDict dictionaries for glosses ('' = none).")
 @click.option("--text-fields", help="Recipe fields, e.g. title,tags,description.")
 @click.option("--title-repeat", type=click.IntRange(1, 5))
 @click.option("--max-chars", type=click.IntRange(100, 100_000))

@@ -204,7 +204,7 @@ class PostingInputs:
 
     @property
     def content_hash(self) -> str:
-        # The language is hashed too: it decides how the title is glossed (jobsim.glossary).
+        # The language is hashed too: it decides how the texts are glossed (jobsim.glossary).
         digest = hashlib.sha256(self.full_text.encode("utf-8"))
         for part in (self.title_text, self.language):
             digest.update(b"\x1f")

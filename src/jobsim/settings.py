@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     # How the stored vector mixes views (jobsim.vectorizer): full text, title, title n-grams.
     vector_views: str = "full:0.5,title:0.2,lexical:0.3"
     lexical_dims: int = Field(512, ge=64, le=8192)
-    # FreeDict X→English dictionaries that gloss non-English titles (jobsim.glossary); '' = off.
+    # FreeDict X→English dictionaries that gloss non-English texts (jobsim.glossary); '' = off.
     glossary_dir: str = "/usr/share/dictd"
 
     # Similarity.

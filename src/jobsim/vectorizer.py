@@ -116,16 +116,13 @@ class PostingVectorizer:
         padded to the longest full text and cost as much to encode (half the throughput).
         """
         views = self.views
-        limit = self.embedder.max_input_chars
         n = len(inputs)
         parts: list[FloatMatrix] = []
         if views.full > 0:
-            texts = [self.glossary.gloss(i.full_text, i.language) for i in inputs]
-            full = self.embedder.embed([text[:limit] for text in texts])
+            full = self._embed_glossed([(i.full_text, i.language) for i in inputs])
             parts.append(np.float32(np.sqrt(views.full)) * full)
         if views.title > 0:
-            glossed = [self.glossary.gloss(i.title_text, i.language) for i in inputs]
-            title = self.embedder.embed([text[:limit] for text in glossed])
+            title = self._embed_glossed([(i.title_text, i.language) for i in inputs])
             parts.append(np.float32(np.sqrt(views.title)) * title)
         if views.lexical > 0:
             lexical = np.array(
@@ -136,3 +133,10 @@ class PostingVectorizer:
         norms = np.linalg.norm(combined, axis=1, keepdims=True)
         result: FloatMatrix = (combined / np.where(norms > 0, norms, 1.0)).astype(np.float32)
         return result
+
+    def _embed_glossed(self, texts: Sequence[tuple[str, str]]) -> FloatMatrix:
+        """One embedder call on (text, language) pairs, each glossed and cut to the input limit."""
+        limit = self.embedder.max_input_chars
+        return self.embedder.embed(
+            [self.glossary.gloss(text, language)[:limit] for text, language in texts]
+        )
