@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 from importlib import metadata, resources
 
 from jobsim.embedders.registry import create_embedder
-from jobsim.settings import Settings, settings_recipe
+from jobsim.settings import Settings
 from jobsim.storage.models import Posting
-from jobsim.vectorizer import PostingVectorizer, Views
+from jobsim.vector_recipe import VectorRecipe
+from jobsim.vectorizer import PostingVectorizer
 
 TARGET = 15.0
 
@@ -80,7 +81,8 @@ def main() -> None:
     print("| views | words/posting | postings/s | ratio to 15/s target |")
     print("|---|---|---|---|")
     for spec in (settings.vector_views, "full:1"):
-        vectorizer = PostingVectorizer(embedder, settings_recipe(settings), Views.parse(spec))
+        recipe = VectorRecipe.from_settings(settings.model_copy(update={"vector_views": spec}))
+        vectorizer = PostingVectorizer(embedder, recipe)
         for words_per_posting in (150, 600):
             rate = measure(
                 vectorizer, postings(args.postings, words_per_posting, words), args.batch

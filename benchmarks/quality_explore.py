@@ -29,9 +29,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 
 from jobsim.evaluation import precision_at_k
-from jobsim.jobs import posting_inputs
 from jobsim.lexical import lexical_vector
-from jobsim.settings import Settings, settings_glossary, settings_recipe, settings_views
+from jobsim.settings import Settings
+from jobsim.vector_recipe import VectorRecipe
 
 Matrix = np.ndarray
 
@@ -45,7 +45,7 @@ class Corpus:
         views = {name: view_vectors(name, self.postings, settings) for name in VIEWS}
         self.views = views
         self.sims = {name: v @ v.T for name, v in views.items()}
-        configured = settings_views(settings)
+        configured = VectorRecipe.from_settings(settings).views
         self.weights = {name: float(getattr(configured, name)) for name in VIEWS}
 
     @property
@@ -253,12 +253,11 @@ def idea_gloss_off(corpus: Corpus) -> Rows:
 
 def idea_gloss_lexical(corpus: Corpus) -> Rows:
     """Character n-grams of the glossed title as a fourth view."""
-    glossary = settings_glossary(corpus.settings)
-    recipe = settings_recipe(corpus.settings)
+    recipe = VectorRecipe.from_settings(corpus.settings)
     dims = corpus.settings.lexical_dims
     glossed = [
-        lexical_vector(glossary.gloss(i.title_text, i.language), dims)
-        for i in (posting_inputs(recipe, p) for p in corpus.postings)
+        lexical_vector(recipe.glossary.gloss(i.title_text, i.language), dims)
+        for i in (recipe.inputs(p) for p in corpus.postings)
     ]
     similarity = cosine(np.array(glossed, dtype=np.float32))
     rows: Rows = [("n-grams of the glossed title", similarity)]

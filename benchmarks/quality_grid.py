@@ -1,7 +1,7 @@
 """Grid search over the view mix, scored like `jobsim eval`, fast enough to try many mixes.
 
 Each view (full text, title, title n-grams) is vectorised once with the production code
-(jobsim.vectorizer on postings validated by jobsim.jobs) and cached in .cache/; since the stored
+(jobsim.vectorizer on postings validated by jobsim.postings) and cached in .cache/; since the stored
 vector's cosine is the weighted mix of the views' cosines, every mix is then a weighted sum of
 three similarity matrices. Scores are precision@k and nDCG@k over postings whose label has at
 least k+1 members (jobsim.evaluation). The context bonus and the minimum score are left out:
@@ -26,10 +26,12 @@ from pydantic import ValidationError
 
 from jobsim.embedders.registry import create_embedder
 from jobsim.evaluation import load_labelled, precision_at_k
-from jobsim.jobs import PostingIn, new_posting
-from jobsim.settings import Settings, settings_glossary, settings_recipe
+from jobsim.postings.schema import PostingIn
+from jobsim.postings.writer import new_posting
+from jobsim.settings import Settings
 from jobsim.storage.models import Posting
-from jobsim.vectorizer import PostingVectorizer, Views
+from jobsim.vector_recipe import VectorRecipe
+from jobsim.vectorizer import PostingVectorizer
 
 CACHE = Path(".cache/quality_grid")
 WEIGHTS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6)
@@ -37,7 +39,7 @@ WEIGHTS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6)
 
 def load(path: Path, label: str, settings: Settings) -> tuple[list[Posting], dict[str, str]]:
     labelled = load_labelled(path, label)
-    recipe = settings_recipe(settings)
+    recipe = VectorRecipe.from_settings(settings).text
     postings: list[Posting] = []
     for _, raw, error in labelled.records:
         if raw is None or error:
@@ -51,11 +53,9 @@ def load(path: Path, label: str, settings: Settings) -> tuple[list[Posting], dic
 
 
 def view_vectors(view: str, postings: list[Posting], settings: Settings) -> np.ndarray:
+    one_view = settings.model_copy(update={"vector_views": f"{view}:1"})
     vectorizer = PostingVectorizer(
-        create_embedder(settings.embedder, settings),
-        settings_recipe(settings),
-        Views.parse(f"{view}:1", settings.lexical_dims),
-        settings_glossary(settings),
+        create_embedder(settings.embedder, settings), VectorRecipe.from_settings(one_view)
     )
     inputs = [vectorizer.inputs(p) for p in postings]
     key = hashlib.sha256("".join(i.content_hash for i in inputs).encode()).hexdigest()[:16]

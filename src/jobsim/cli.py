@@ -6,19 +6,27 @@ import json
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import ValidationError as SettingsError
 
-from jobsim.errors import JobsimError
+from jobsim.errors import ConfigurationError, JobsimError
 from jobsim.logs import configure_logging
 from jobsim.settings import Settings
 from jobsim.storage import migrate
 from jobsim.storage.engine import Database
+from jobsim.vector_recipe import VectorRecipe
+
+if TYPE_CHECKING:
+    from jobsim.embedders.base import Embedder
+    from jobsim.postings.schema import PostingOut
+    from jobsim.service import Service
+    from jobsim.serving import SimilarResponse
+    from jobsim.worker import Worker
 
 SAMPLE_FILE = "sample_postings.jsonl"
 
@@ -28,6 +36,7 @@ class Context:
         self.overrides = {k: v for k, v in overrides.items() if v is not None}
         self._settings: Settings | None = None
         self._db: Database | None = None
+        self._recipe: VectorRecipe | None = None
 
     @property
     def settings(self) -> Settings:
@@ -50,10 +59,26 @@ class Context:
                 ensure_schema(self._db)
         return self._db
 
-    def service(self) -> Any:
+    @property
+    def recipe(self) -> VectorRecipe:
+        """How postings become vectors, built once from the settings."""
+        if self._recipe is None:
+            try:
+                self._recipe = VectorRecipe.from_settings(self.settings)
+            except ConfigurationError as error:
+                raise click.ClickException(f"invalid configuration: {error}") from None
+        return self._recipe
+
+    def service(self) -> Service:
         from jobsim.service import Service
 
-        return Service(self.settings, self.database())
+        return Service(self.settings, self.database(), self.recipe)
+
+    def worker(self) -> Worker:
+        from jobsim.worker import Worker
+
+        settings = self.settings
+        return Worker(settings, self.database(), make_embedder(settings), recipe=self.recipe)
 
 
 def ensure_schema(db: Database) -> None:
@@ -105,7 +130,7 @@ def db_upgrade(context: Context, revision: str) -> None:
     click.echo(f"database at revision {migrate.current_revision(database)}")
 
 
-def make_embedder(settings: Settings) -> Any:
+def make_embedder(settings: Settings) -> Embedder:
     from jobsim.embedders.registry import create_embedder
 
     return create_embedder(settings.embedder, settings)
@@ -117,13 +142,11 @@ def make_embedder(settings: Settings) -> Any:
 @pass_context
 def worker(context: Context, burst: bool, batch_size: int | None) -> None:
     """Run a background worker (any number may run at once)."""
-    from jobsim.worker import Worker
-
     if batch_size:
         context.overrides["batch_size"] = batch_size
-    settings = context.settings
-    the_worker = Worker(settings, context.database(), make_embedder(settings))
-    totals = the_worker.run(burst=burst, install_signal_handlers=True)
+    the_worker = context.worker()
+    with closing(the_worker.embedder):
+        totals = the_worker.run(burst=burst, install_signal_handlers=True)
     click.echo(
         f"worker {the_worker.id}: embedded {totals.embedded}, succeeded "
         f"{totals.succeeded}, retried {totals.retried}, failed {totals.failed}"
@@ -155,17 +178,16 @@ def _nothing() -> Iterator[None]:
 
 @contextmanager
 def _embedded_worker(context: Context) -> Iterator[None]:
-    from jobsim.worker import Worker
-
-    settings = context.settings
-    the_worker = Worker(settings, context.database(), make_embedder(settings))
+    the_worker = context.worker()
     thread = threading.Thread(target=the_worker.run, name="jobsim-worker", daemon=True)
     thread.start()
     try:
         yield
     finally:
         the_worker.stop()
-        thread.join(timeout=settings.shutdown_grace_seconds)
+        thread.join(timeout=context.settings.shutdown_grace_seconds)
+        if not thread.is_alive():
+            the_worker.embedder.close()
 
 
 @main.command("import")
@@ -179,7 +201,7 @@ def _embedded_worker(context: Context) -> Iterator[None]:
 @pass_context
 def import_command(context: Context, path: Path, fmt: str | None) -> None:
     """Import postings from JSON, JSON Lines, CSV or mongoexport output."""
-    report = context.service().import_file(path, fmt)
+    report = context.service().postings.import_file(path, fmt)
     for error in report.errors[:50]:
         fields = "; ".join(f"{e['field']}: {e['message']}" for e in error.errors)
         click.echo(f"  skipped {error.source}: {fields}", err=True)
@@ -201,8 +223,8 @@ def backfill(context: Context, dry_run: bool) -> None:
     """Queue every active posting that has no vector for the current model and text."""
     from tqdm import tqdm
 
-    service = context.service()
-    missing = service.count_missing_embeddings()
+    ops = context.service().ops
+    missing = ops.count_missing_embeddings()
     if dry_run:
         click.echo(
             f"{missing} postings would be queued for embedding with {context.settings.embedder}"
@@ -210,7 +232,7 @@ def backfill(context: Context, dry_run: bool) -> None:
         return
     with tqdm(total=missing, unit="posting", desc="queueing", disable=missing == 0) as bar:
         last = 0
-        for done in service.backfill():
+        for done in ops.backfill():
             bar.update(done - last)
             last = done
     click.echo(f"queued {missing} postings; run `jobsim worker` to embed them")
@@ -223,27 +245,25 @@ def backfill(context: Context, dry_run: bool) -> None:
 @pass_context
 def similar(context: Context, posting_id: str, limit: int, as_json: bool) -> None:
     """Print the postings most similar to POSTING_ID."""
-    from jobsim.service import SimilarFilters
+    from jobsim.serving import SimilarFilters
 
     service = context.service()
-    posting = service.get(posting_id)
-    result = service.similar(posting_id, SimilarFilters(limit=limit))
+    posting = service.postings.get(posting_id)
+    result = service.similar.for_posting(posting_id, SimilarFilters(limit=limit))
     if as_json:
-        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(result.model_dump(), indent=2, ensure_ascii=False))
         return
     print_similar(posting, result)
 
 
-def print_similar(posting: dict[str, Any], result: dict[str, Any]) -> None:
-    where = posting["location"]["city"] or ("remote" if posting["location"]["remote"] else "-")
-    click.echo(f"{posting['id']}  {posting['title']}  [{posting['category'] or '-'} · {where}]")
-    click.echo(
-        f"method: {result['method']}" + (f" — {result['message']}" if result["message"] else "")
-    )
-    for rank, item in enumerate(result["data"], 1):
-        score = f"{item['percentage']:>3}%" if item["percentage"] is not None else "   -"
-        city = item["location"]["city"] or ("remote" if item["location"]["remote"] else "-")
-        click.echo(f"  {rank:>2}. {score}  {item['title']}  ({item['company'] or '-'}, {city})")
+def print_similar(posting: PostingOut, result: SimilarResponse) -> None:
+    where = posting.location.city or ("remote" if posting.location.remote else "-")
+    click.echo(f"{posting.id}  {posting.title}  [{posting.category or '-'} · {where}]")
+    click.echo(f"method: {result.method}" + (f" — {result.message}" if result.message else ""))
+    for rank, item in enumerate(result.data, 1):
+        score = f"{item.percentage:>3}%" if item.percentage is not None else "   -"
+        city = item.location.city or ("remote" if item.location.remote else "-")
+        click.echo(f"  {rank:>2}. {score}  {item.title}  ({item.company or '-'}, {city})")
 
 
 @main.command()
@@ -251,7 +271,7 @@ def print_similar(posting: dict[str, Any], result: dict[str, Any]) -> None:
 @pass_context
 def status(context: Context, as_json: bool) -> None:
     """Embedding coverage, queue and workers."""
-    report = context.service().status()
+    report = context.service().ops.status()
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -296,24 +316,23 @@ def status(context: Context, as_json: bool) -> None:
 @pass_context
 def demo(context: Context, show: int, then_serve: bool, port: int) -> None:
     """Load the bundled sample postings, embed them, and print similar jobs."""
-    from jobsim.worker import Worker
-
     settings = context.settings
     service = context.service()
     sample = resources.files("jobsim.data").joinpath(SAMPLE_FILE)
     with resources.as_file(sample) as path:
-        report = service.import_file(path)
+        report = service.postings.import_file(path)
     click.echo(
         f"sample postings: {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged ({settings.database_url})"
     )
     click.echo(f"embedding with {settings.embedder} ...")
-    the_worker = Worker(settings, context.database(), make_embedder(settings))
-    totals = _with_progress(service, lambda: the_worker.run(burst=True))
+    the_worker = context.worker()
+    with closing(the_worker.embedder):
+        totals = _with_progress(service, lambda: the_worker.run(burst=True))
     click.echo(f"embedded {totals.embedded} postings; lists refreshed: {totals.lists_refreshed}")
     for posting_id in report.ids[:: max(len(report.ids) // max(show, 1), 1)][:show]:
         click.echo("")
-        print_similar(service.get(posting_id), service.similar(posting_id))
+        print_similar(service.postings.get(posting_id), service.similar.for_posting(posting_id))
     click.echo("\nTry: jobsim similar <id> · jobsim status · jobsim serve --with-worker")
     if then_serve:
         context.overrides["log_level"] = settings.log_level

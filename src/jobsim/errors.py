@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 
 class JobsimError(Exception):
@@ -69,3 +70,20 @@ def sanitize(
     if len(message) > max_chars:
         message = message[: max_chars - 3] + "..."
     return message
+
+
+_FIELD_LOC = re.compile(r"[^A-Za-z0-9_.\[\]]")
+
+
+def describe_validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
+    """Pydantic errors as [{field, message}], never echoing the rejected input."""
+    described = []
+    for error in errors:
+        field = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        described.append(
+            {
+                "field": _FIELD_LOC.sub("", field) or "body",
+                "message": str(error.get("msg", "invalid value")),
+            }
+        )
+    return described

@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,13 @@ from sqlalchemy import select
 from jobsim.embedders.base import Embedder, FloatMatrix
 from jobsim.errors import ValidationFailed
 from jobsim.importing import normalize_record, read_records
-from jobsim.service import Service, SimilarFilters
-from jobsim.settings import Settings, settings_recipe, settings_views, vector_model
+from jobsim.service import Service
+from jobsim.serving import SimilarFilters
+from jobsim.settings import Settings
 from jobsim.storage import migrate
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Posting, SimilarEntry
+from jobsim.vector_recipe import VectorRecipe
 from jobsim.worker import Worker
 
 Ranking = dict[str, list[str]]
@@ -101,6 +104,9 @@ class TimedEmbedder(Embedder):
 
     def check(self) -> None:
         self.inner.check()
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -194,7 +200,7 @@ def fallback_ranking(service: Service, ids: Sequence[str], k: int) -> Ranking:
     with service.db.read() as session:
         postings = {p.id: p for p in session.scalars(select(Posting))}
         return {
-            pid: [item["id"] for item in service.fallback_for(session, postings[pid], limit)]
+            pid: [item.id for item in service.similar.fallback_for(session, postings[pid], limit)]
             for pid in ids
             if pid in postings
         }
@@ -241,22 +247,24 @@ def evaluate(
         db = Database(run_settings.database_url)
         try:
             migrate.upgrade(db)
-            service = Service(run_settings, db)
-            report = service.bulk_upsert(labelled.records)
+            embedder = TimedEmbedder(embedder_factory(run_settings))
+            recipe = VectorRecipe.from_settings(run_settings, embedder=embedder.name)
+            service = Service(run_settings, db, recipe)
+            report = service.postings.bulk_upsert(labelled.records)
             if report.errors:
                 progress(f"{len(report.errors)} rows rejected by validation (not scored)")
             labels = {pid: lab for pid, lab in labelled.labels.items() if pid in set(report.ids)}
-            embedder = TimedEmbedder(embedder_factory(run_settings))
             progress(f"embedding {len(report.ids)} postings with {embedder.name}")
-            Worker(run_settings, db, embedder).run(burst=True)
+            with closing(embedder):
+                Worker(run_settings, db, embedder, recipe=recipe).run(burst=True)
             result = EvalReport(
                 path,
                 label,
                 k,
                 len(report.ids),
                 _groups(labels, k),
-                vector_model(run_settings),
-                _describe_recipe(run_settings),
+                recipe.model,
+                _describe(recipe, run_settings),
                 embed_seconds=embedder.seconds,
             )
             result.scores.append(_score("production", production_ranking(db), labels, k))
@@ -284,13 +292,10 @@ def _groups(labels: dict[str, str], k: int) -> int:
     return sum(1 for size in Counter(labels.values()).values() if size >= k + 1)
 
 
-def _describe_recipe(settings: Settings) -> str:
-    recipe = settings_recipe(settings)
+def _describe(recipe: VectorRecipe, settings: Settings) -> str:
     return (
-        f"fields={','.join(recipe.fields)} title_repeat={recipe.title_repeat} "
-        f"max_chars={recipe.max_chars} views={settings_views(settings).describe()} "
-        f"w_sem={settings.weight_semantic} w_ctx={settings.weight_context} "
-        f"min_score={settings.min_score}"
+        f"{recipe.describe()} w_sem={settings.weight_semantic} "
+        f"w_ctx={settings.weight_context} min_score={settings.min_score}"
     )
 
 

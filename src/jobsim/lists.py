@@ -1,6 +1,10 @@
 """Cached similar lists kept fresh: a posting's own top-N, its insertion into other postings'
 lists where it now ranks, and the refill of lists a posting left.
 
+The list policy (what changes when a posting is embedded, gets a new vector, or changes its
+listing or context) is the three methods under "list policy"; the worker only says which
+happened.
+
 All of it runs inside one write transaction that first takes the similarity lock
 (Database.lock_similarity) and brings this process's VectorIndex up to date, so concurrent
 workers never compute lists from a stale view of each other's vectors.
@@ -17,6 +21,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from jobsim.postings.listed import is_active, is_listed
 from jobsim.similarity import FloatArray, Match, PostingMeta, ScoringConfig, VectorIndex
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Counter, Embedding, Posting, SimilarEntry
@@ -34,7 +39,7 @@ def meta_of(posting: Posting) -> PostingMeta:
         remote=bool(posting.remote),
         experience_level=posting.experience_level,
         company=posting.company,
-        listed=posting.status == "active" and not posting.is_deleted,
+        listed=is_active(posting),
         expires_at=posting.expires_at,
     )
 
@@ -146,9 +151,34 @@ class SimilarityEngine:
         if tx.seq is not None:
             self._last_seq = max(self._last_seq, tx.seq)
 
+    # --- list policy -----------------------------------------------------------------------
+
+    def vector_stored(
+        self, tx: ListTransaction, posting: Posting, vector: FloatArray, content_hash: str
+    ) -> None:
+        """Store a posting's vector; when it replaced an older one, the posting's scores in the
+        lists holding it moved, so those lists are recomputed."""
+        if self._store_vector(tx, posting, vector, content_hash):
+            self._refill_lists_holding(tx, posting.id)
+
+    def posting_embedded(self, tx: ListTransaction, posting_id: str) -> None:
+        """Its vector is current: write its own list and enter the lists it now ranks in."""
+        self._refresh_list(tx, posting_id)
+        self._insert_into_others(tx, posting_id)
+
+    def posting_changed(self, tx: ListTransaction, posting: Posting) -> None:
+        """Its listing or context changed (closed, deleted, expired, reopened, moved): refill
+        the lists holding it, drop a deleted posting's own list, and re-rank a listed one."""
+        self.index.set_meta(posting.id, meta_of(posting))
+        self._refill_lists_holding(tx, posting.id)
+        if posting.is_deleted:
+            self._write_lists(tx, {posting.id: []})
+        if is_listed(posting, tx.now) and posting.id in self.index:
+            self.posting_embedded(tx, posting.id)
+
     # --- writes ----------------------------------------------------------------------------
 
-    def store_vector(
+    def _store_vector(
         self, tx: ListTransaction, posting: Posting, vector: FloatArray, content_hash: str
     ) -> bool:
         """Store a posting's vector; returns True when it replaced an older vector."""
@@ -178,7 +208,7 @@ class SimilarityEngine:
         self.index.upsert(posting.id, vector, meta_of(posting))
         return replaced
 
-    def refresh_list(self, tx: ListTransaction, posting_id: str) -> list[Match]:
+    def _refresh_list(self, tx: ListTransaction, posting_id: str) -> list[Match]:
         """Recompute and store one posting's own top-N list."""
         if posting_id not in self.index:
             return []
@@ -192,10 +222,9 @@ class SimilarityEngine:
         self._write_lists(tx, {posting_id: matches})
         return matches
 
-    def insert_into_others(self, tx: ListTransaction, posting_id: str) -> int:
+    def _insert_into_others(self, tx: ListTransaction, posting_id: str) -> int:
         """Put a posting into every other list where it now ranks; returns how many lists."""
-        meta = self.index.meta(posting_id)
-        if not meta.listed or (meta.expires_at is not None and meta.expires_at <= tx.now):
+        if not self.index.meta(posting_id).listed_at(tx.now):
             return 0
         owners = self.index.lists_it_enters(posting_id, self.config, tx.now)
         if not owners:
@@ -210,7 +239,7 @@ class SimilarityEngine:
         self._write_lists(tx, updated)
         return len(updated)
 
-    def refill_lists_holding(self, tx: ListTransaction, posting_id: str) -> int:
+    def _refill_lists_holding(self, tx: ListTransaction, posting_id: str) -> int:
         """Recompute every list that holds `posting_id` (it left, or its vector changed)."""
         owners = list(
             tx.session.scalars(
@@ -219,7 +248,7 @@ class SimilarityEngine:
         )
         for owner in owners:
             if owner in self.index:
-                self.refresh_list(tx, owner)
+                self._refresh_list(tx, owner)
             else:
                 tx.session.execute(
                     delete(SimilarEntry).where(
@@ -227,13 +256,6 @@ class SimilarityEngine:
                     )
                 )
         return len(owners)
-
-    def clear_list(self, tx: ListTransaction, posting_id: str) -> None:
-        """Drop a posting's own cached list (it was deleted; nobody may read it again)."""
-        self._write_lists(tx, {posting_id: []})
-
-    def update_meta(self, posting: Posting) -> None:
-        self.index.set_meta(posting.id, meta_of(posting))
 
     def _load_lists(self, session: Session, owners: Sequence[str]) -> dict[str, list[Match]]:
         lists: dict[str, list[Match]] = {}

@@ -68,6 +68,3 @@ def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
     root.addHandler(handler)
     root.propagate = False
 
-
-def set_level(level: str) -> None:
-    logging.getLogger("jobsim").setLevel(level.upper())

@@ -6,12 +6,13 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 
-from jobsim import queue
+from jobsim import queue, worker_registry
+from jobsim.postings.listed import active_clause
 from jobsim.settings import Settings
-from jobsim.storage.engine import Database, affected_rows
-from jobsim.storage.models import Posting, SimilarEntry, Worker
+from jobsim.storage.engine import Database
+from jobsim.storage.models import Posting, SimilarEntry
 from jobsim.storage.types import utcnow
 
 log = logging.getLogger("jobsim.maintenance")
@@ -55,8 +56,7 @@ def run_maintenance(db: Database, settings: Settings) -> MaintenanceReport:
             session.scalars(
                 select(Posting.id)
                 .where(
-                    Posting.status == "active",
-                    Posting.is_deleted.is_(False),
+                    active_clause(),
                     Posting.similar_computed_at.is_not(None),
                     Posting.similar_computed_at < stale_before,
                 )
@@ -74,25 +74,9 @@ def run_maintenance(db: Database, settings: Settings) -> MaintenanceReport:
         pruned = queue.prune(
             session, succeeded_older_than=SUCCEEDED_KEPT, failed_older_than=FAILED_KEPT
         )
-        dead_after = timedelta(seconds=settings.heartbeat_seconds * 4)
-        dead = affected_rows(
-            session.execute(
-                update(Worker)
-                .where(
-                    Worker.state.in_(("running", "paused", "starting")),
-                    Worker.heartbeat_at < now - dead_after,
-                )
-                .values(state="dead")
-            )
-        )
-        removed = affected_rows(
-            session.execute(
-                delete(Worker).where(
-                    Worker.state.in_(("stopped", "dead")),
-                    Worker.heartbeat_at < now - STOPPED_WORKERS_KEPT,
-                )
-            )
-        )
+        silent_for = timedelta(seconds=settings.heartbeat_seconds * 4)
+        dead = worker_registry.mark_dead(session, now, silent_for=silent_for)
+        removed = worker_registry.prune(session, now, older_than=STOPPED_WORKERS_KEPT)
     report = MaintenanceReport(len(expired), len(stale), pruned, dead, removed)
     if any(vars(report).values()):
         log.info("maintenance", extra=vars(report))

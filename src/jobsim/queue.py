@@ -5,6 +5,9 @@ task exists per (kind, posting): enqueueing again coalesces into it. A claim tak
 with a lease (owner, token, expiry) in one statement; heartbeats extend the lease; a task
 whose lease expired is claimed again by the next claim. Every state change a worker makes is
 fenced by its lease token, so a worker that lost its lease changes nothing.
+
+Every function that reads the time takes a `clock` (jobsim.clock), so tests can move time on
+instead of sleeping.
 """
 
 from __future__ import annotations
@@ -12,18 +15,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from jobsim.clock import Clock, system_clock
 from jobsim.errors import sanitize
 from jobsim.retry import RetryDecision
 from jobsim.storage.engine import Database, affected_rows
 from jobsim.storage.models import Task
-from jobsim.storage.types import utcnow
 
 EMBED = "embed"
 SIMILAR = "similar"
@@ -34,6 +37,8 @@ RUNNING = "running"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
+_PENDING = (QUEUED, RUNNING)
+_FINAL = (SUCCEEDED, FAILED)
 
 PRIORITY_NEW = 10
 PRIORITY_REFRESH = 5
@@ -54,6 +59,15 @@ class ClaimedTask:
     token: str
 
 
+def _of_posting(kind: str, posting_id: str) -> ColumnElement[bool]:
+    return and_(Task.kind == kind, Task.posting_id == posting_id)
+
+
+def _held_by(token: str) -> ColumnElement[bool]:
+    """The fence: a running task whose lease this token still holds."""
+    return and_(Task.lease_token == token, Task.state == RUNNING)
+
+
 # --- enqueue -------------------------------------------------------------------------------
 
 
@@ -70,10 +84,17 @@ def enqueue(
     priority: int = PRIORITY_NEW,
     max_attempts: int = 5,
     trace_id: str | None = None,
+    clock: Clock = system_clock,
 ) -> None:
     """Queue `kind` for a posting inside the caller's transaction (coalescing)."""
     enqueue_many(
-        session, kind, [posting_id], priority=priority, max_attempts=max_attempts, trace_id=trace_id
+        session,
+        kind,
+        [posting_id],
+        priority=priority,
+        max_attempts=max_attempts,
+        trace_id=trace_id,
+        clock=clock,
     )
 
 
@@ -85,12 +106,13 @@ def enqueue_many(
     priority: int = PRIORITY_NEW,
     max_attempts: int = 5,
     trace_id: str | None = None,
+    clock: Clock = system_clock,
 ) -> None:
     """Queue many postings at once; an existing queued task keeps its place but takes the
     higher priority, the earlier run time and the newest trace id."""
     if kind not in KINDS:
         raise ValueError(f"unknown task kind {kind!r}")
-    now = utcnow()
+    now = clock()
     ids = list(dict.fromkeys(posting_ids))
     for start in range(0, len(ids), _ENQUEUE_CHUNK):
         rows = [
@@ -128,9 +150,15 @@ def enqueue_many(
 def cancel_queued(session: Session, kind: str, posting_id: str) -> int:
     """Drop a posting's queued task of `kind` (e.g. an embed of a posting just deleted)."""
     result = session.execute(
-        delete(Task).where(Task.kind == kind, Task.posting_id == posting_id, Task.state == QUEUED)
+        delete(Task).where(_of_posting(kind, posting_id), Task.state == QUEUED)
     )
     return affected_rows(result)
+
+
+def has_pending(session: Session, kind: str, posting_id: str) -> bool:
+    """Whether a task of `kind` for this posting is queued or running."""
+    pending = select(Task.id).where(_of_posting(kind, posting_id), Task.state.in_(_PENDING))
+    return session.scalar(pending.limit(1)) is not None
 
 
 # --- claim, heartbeat, complete --------------------------------------------------------------
@@ -143,6 +171,7 @@ def claim(
     kinds: Sequence[str] = KINDS,
     limit: int = 32,
     lease_seconds: float = 120.0,
+    clock: Clock = system_clock,
 ) -> list[ClaimedTask]:
     """Lease up to `limit` runnable tasks (queued and due, or running with an expired lease).
 
@@ -150,7 +179,7 @@ def claim(
     other claimers hold (FOR UPDATE SKIP LOCKED); SQLite runs it under BEGIN IMMEDIATE.
     """
     token = uuid.uuid4().hex
-    now = utcnow()
+    now = clock()
     with db.write() as session:
         _dead_letter_expired_leases(session, now)
         runnable = (
@@ -192,29 +221,26 @@ def claim(
 
 def _dead_letter_expired_leases(session: Session, now: datetime) -> None:
     """A task whose lease ran out on its last attempt (its worker died each time) is failed."""
-    session.execute(
-        update(Task)
-        .where(
-            Task.state == RUNNING, Task.lease_expires_at < now, Task.attempts >= Task.max_attempts
-        )
-        .values(
-            state=FAILED,
-            finished_at=now,
-            updated_at=now,
-            lease_expires_at=None,
-            last_error="lease expired on the last attempt (worker lost or too slow)",
-        )
-        .execution_options(synchronize_session=False)
+    _finish(
+        session,
+        Task.state == RUNNING,
+        Task.lease_expires_at < now,
+        Task.attempts >= Task.max_attempts,
+        state=FAILED,
+        now=now,
+        last_error="lease expired on the last attempt (worker lost or too slow)",
     )
 
 
-def heartbeat(db: Database, token: str, lease_seconds: float) -> int:
+def heartbeat(
+    db: Database, token: str, lease_seconds: float, *, clock: Clock = system_clock
+) -> int:
     """Extend the lease of every task still held under `token`; returns how many."""
-    now = utcnow()
+    now = clock()
     with db.write() as session:
         result = session.execute(
             update(Task)
-            .where(Task.lease_token == token, Task.state == RUNNING)
+            .where(_held_by(token))
             .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -224,58 +250,51 @@ def heartbeat(db: Database, token: str, lease_seconds: float) -> int:
 def still_held(session: Session, token: str, task_ids: Iterable[int]) -> set[int]:
     """The tasks of `task_ids` this token still holds, locked for the rest of the transaction
     on PostgreSQL so no claimer can take them before we complete them."""
-    query = select(Task.id).where(
-        Task.id.in_(list(task_ids)), Task.lease_token == token, Task.state == RUNNING
-    )
+    query = select(Task.id).where(Task.id.in_(list(task_ids)), _held_by(token))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     return set(session.scalars(query))
 
 
-def complete(session: Session, token: str, task_ids: Iterable[int]) -> set[int]:
+def complete(
+    session: Session, token: str, task_ids: Iterable[int], *, clock: Clock = system_clock
+) -> set[int]:
     """Mark tasks succeeded, fenced by the lease token; returns the ids actually completed."""
-    now = utcnow()
-    result = session.execute(
-        update(Task)
-        .where(Task.id.in_(list(task_ids)), Task.lease_token == token, Task.state == RUNNING)
-        .values(state=SUCCEEDED, finished_at=now, updated_at=now, lease_expires_at=None)
-        .returning(Task.id)
-        .execution_options(synchronize_session=False)
-    )
-    return set(result.scalars())
+    held = and_(Task.id.in_(list(task_ids)), _held_by(token))
+    return _finish(session, held, state=SUCCEEDED, now=clock())
 
 
 def settle_failure(
-    session: Session, token: str, task_id: int, decision: RetryDecision, error: str
+    session: Session,
+    token: str,
+    task_id: int,
+    decision: RetryDecision,
+    error: str,
+    *,
+    clock: Clock = system_clock,
 ) -> str | None:
     """Apply a RetryDecision to a failed attempt; returns the new state, None if not held."""
-    now = utcnow()
+    now = clock()
     message = sanitize(error)
     if decision.action == "fail":
-        result = session.execute(
-            update(Task)
-            .where(Task.id == task_id, Task.lease_token == token, Task.state == RUNNING)
-            .values(
-                state=FAILED,
-                last_error=message,
-                finished_at=now,
-                updated_at=now,
-                lease_expires_at=None,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        return FAILED if affected_rows(result) else None
+        held = and_(Task.id == task_id, _held_by(token))
+        failed = _finish(session, held, state=FAILED, now=now, last_error=message)
+        return FAILED if failed else None
     run_after = now + timedelta(seconds=decision.delay_seconds)
     refund = 1 if decision.action == "delay" else 0
-    return _requeue(session, token, task_id, run_after=run_after, refund=refund, error=message)
+    return _requeue(
+        session, token, task_id, now=now, run_after=run_after, refund=refund, error=message
+    )
 
 
-def release(session: Session, token: str, task_ids: Iterable[int]) -> int:
+def release(
+    session: Session, token: str, task_ids: Iterable[int], *, clock: Clock = system_clock
+) -> int:
     """Give tasks back unfinished (graceful shutdown); the attempt is not counted."""
-    now = utcnow()
+    now = clock()
     released = 0
     for task_id in task_ids:
-        if _requeue(session, token, task_id, run_after=now, refund=1, error=None):
+        if _requeue(session, token, task_id, now=now, run_after=now, refund=1, error=None):
             released += 1
     return released
 
@@ -285,54 +304,53 @@ def _requeue(
     token: str,
     task_id: int,
     *,
+    now: datetime,
     run_after: datetime,
     refund: int,
     error: str | None,
 ) -> str | None:
-    task = session.execute(
-        select(Task.kind, Task.posting_id).where(
-            Task.id == task_id, Task.lease_token == token, Task.state == RUNNING
-        )
-    ).first()
+    """Put a held task back in the queue, or retire it when a queued sibling covers its posting."""
+    # Fenced again in the updates: on PostgreSQL a claimer may take the task between the two.
+    held = and_(Task.id == task_id, _held_by(token))
+    task = session.execute(select(Task.kind, Task.posting_id).where(held)).first()
     if task is None:
         return None
-    now = utcnow()
     sibling = session.scalar(
-        select(Task.id).where(
-            Task.kind == task.kind, Task.posting_id == task.posting_id, Task.state == QUEUED
-        )
+        select(Task.id).where(_of_posting(task.kind, task.posting_id), Task.state == QUEUED)
     )
     if sibling is not None:
         # A newer queued task already covers this posting; it carries the work forward.
-        session.execute(
-            update(Task)
-            .where(Task.id == task_id)
-            .values(
-                state=SUCCEEDED,
-                finished_at=now,
-                updated_at=now,
-                lease_expires_at=None,
-                last_error=f"superseded by queued task {sibling}",
-            )
-            .execution_options(synchronize_session=False)
-        )
-        return SUCCEEDED
-    session.execute(
+        superseded = f"superseded by queued task {sibling}"
+        retired = _finish(session, held, state=SUCCEEDED, now=now, last_error=superseded)
+        return SUCCEEDED if retired else None
+    requeued = _finish(
+        session,
+        held,
+        state=QUEUED,
+        now=now,
+        run_after=run_after,
+        attempts=Task.attempts - refund,
+        lease_owner=None,
+        lease_token=None,
+        last_error=error if error is not None else Task.last_error,
+    )
+    return QUEUED if requeued else None
+
+
+def _finish(
+    session: Session, *where: ColumnElement[bool], state: str, now: datetime, **values: Any
+) -> set[int]:
+    """End the current attempt of the tasks matching `where`: move them to `state` (stamping
+    finished_at when it is final), drop the lease expiry and set `values`; returns their ids."""
+    finished = {"finished_at": now} if state in _FINAL else {}
+    result = session.execute(
         update(Task)
-        .where(Task.id == task_id)
-        .values(
-            state=QUEUED,
-            run_after=run_after,
-            attempts=Task.attempts - refund,
-            lease_owner=None,
-            lease_token=None,
-            lease_expires_at=None,
-            updated_at=now,
-            last_error=error if error is not None else Task.last_error,
-        )
+        .where(*where)
+        .values(state=state, updated_at=now, lease_expires_at=None, **finished, **values)
+        .returning(Task.id)
         .execution_options(synchronize_session=False)
     )
-    return QUEUED
+    return set(result.scalars())
 
 
 # --- operations ------------------------------------------------------------------------------
@@ -349,85 +367,27 @@ def counts(session: Session) -> dict[str, dict[str, int]]:
     return table
 
 
-def oldest_queued_age_seconds(session: Session) -> float | None:
+def oldest_queued_age_seconds(session: Session, *, clock: Clock = system_clock) -> float | None:
     oldest = session.scalar(select(func.min(Task.created_at)).where(Task.state == QUEUED))
-    return None if oldest is None else max((utcnow() - _aware(oldest)).total_seconds(), 0.0)
+    return None if oldest is None else max((clock() - _aware(oldest)).total_seconds(), 0.0)
 
 
 def _aware(value: datetime) -> datetime:
     # func.min() bypasses the column type on SQLite and may hand back a naive value or a string.
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=utcnow().tzinfo)
-
-
-def list_tasks(
-    session: Session,
-    *,
-    state: str | None = None,
-    kind: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> list[Task]:
-    query = select(Task).order_by(Task.id.desc()).limit(limit).offset(offset)
-    if state:
-        query = query.where(Task.state == state)
-    if kind:
-        query = query.where(Task.kind == kind)
-    return list(session.scalars(query))
-
-
-def tasks_for_posting(session: Session, posting_id: str) -> list[Task]:
-    return list(
-        session.scalars(
-            select(Task).where(Task.posting_id == posting_id).order_by(Task.id.desc()).limit(20)
-        )
-    )
-
-
-def retry_failed(session: Session, task_ids: Sequence[int] | None = None) -> int:
-    """Send dead letters back to the queue with fresh attempts (all, or the ids given).
-
-    A dead letter whose posting already has a queued task of its kind stays failed: the queued
-    task does the same work.
-    """
-    now = utcnow()
-    query = select(Task.id, Task.kind, Task.posting_id).where(Task.state == FAILED)
-    if task_ids is not None:
-        query = query.where(Task.id.in_(list(task_ids)))
-    retried = 0
-    for task_id, kind, posting_id in session.execute(query).all():
-        queued = session.scalar(
-            select(Task.id).where(
-                Task.kind == kind, Task.posting_id == posting_id, Task.state == QUEUED
-            )
-        )
-        if queued is not None:
-            continue
-        session.execute(
-            update(Task)
-            .where(Task.id == task_id)
-            .values(
-                state=QUEUED,
-                attempts=0,
-                run_after=now,
-                finished_at=None,
-                updated_at=now,
-                lease_owner=None,
-                lease_token=None,
-                lease_expires_at=None,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        retried += 1
-    return retried
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def prune(
-    session: Session, *, succeeded_older_than: timedelta, failed_older_than: timedelta
+    session: Session,
+    *,
+    succeeded_older_than: timedelta,
+    failed_older_than: timedelta,
+    clock: Clock = system_clock,
 ) -> int:
     """Delete finished tasks: succeeded ones after a day, dead letters after a week (defaults)."""
-    now = utcnow()
+    now = clock()
     result = session.execute(
         delete(Task)
         .where(

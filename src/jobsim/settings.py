@@ -1,16 +1,13 @@
-"""All configuration in one typed object, read from JOBSIM_* environment variables."""
+"""All configuration in one typed object, read from JOBSIM_* environment variables.
+
+Plain values only: what they mean for the domain (the text recipe, the view mix, the vector
+model name) is built from them once at start-up, in jobsim.vector_recipe.VectorRecipe.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-if TYPE_CHECKING:
-    from jobsim.glossary import Glossary
-    from jobsim.jobs import TextRecipe
-    from jobsim.vectorizer import Views
 
 DEFAULT_DATABASE_URL = "sqlite:///jobsim.db"
 DEFAULT_EMBEDDER = "local:all-MiniLM-L6-v2"
@@ -33,7 +30,7 @@ class Settings(BaseSettings):
     embedder_requests_per_minute: int = Field(0, ge=0, description="0 = no proactive limit")
     embedder_tokens_per_minute: int = Field(0, ge=0, description="0 = no proactive limit")
 
-    # The embedded text (see jobsim.jobs.TextRecipe); changing it re-embeds in the background.
+    # The embedded text (jobsim.postings.recipe); changing it re-embeds in the background.
     text_fields: str = "title,category,tags,requirements,description"
     title_repeat: int = Field(1, ge=1, le=5)
     text_max_chars: int = Field(700, ge=100, le=100_000)
@@ -70,65 +67,12 @@ class Settings(BaseSettings):
 
     # HTTP API.
     api_key: SecretStr | None = None
-    admin_token: SecretStr | None = None
     max_body_bytes: int = Field(5_000_000, ge=1024)
     max_bulk_items: int = Field(1000, ge=1)
     log_level: str = "INFO"
-
-    @model_validator(mode="after")
-    def _text_fields_known(self) -> Settings:
-        from jobsim.jobs import RECIPE_FIELDS
-
-        names = [name.strip() for name in self.text_fields.split(",") if name.strip()]
-        if not names or any(name not in RECIPE_FIELDS for name in names):
-            raise ValueError(f"text_fields must be a subset of {', '.join(RECIPE_FIELDS)}")
-        return self
-
-    @model_validator(mode="after")
-    def _views_valid(self) -> Settings:
-        from jobsim.errors import ValidationFailed
-        from jobsim.vectorizer import Views
-
-        try:
-            Views.parse(self.vector_views, self.lexical_dims)
-        except ValidationFailed as error:
-            raise ValueError(str(error)) from None
-        return self
 
     @model_validator(mode="after")
     def _heartbeat_shorter_than_lease(self) -> Settings:
         if self.heartbeat_seconds >= self.lease_seconds:
             raise ValueError("heartbeat_seconds must be shorter than lease_seconds")
         return self
-
-
-def settings_recipe(settings: Settings) -> TextRecipe:
-    """The text recipe these settings describe (one place, so API, worker and eval agree)."""
-    from jobsim.jobs import recipe_from
-
-    return recipe_from(settings.text_fields, settings.title_repeat, settings.text_max_chars)
-
-
-def settings_views(settings: Settings) -> Views:
-    from jobsim.vectorizer import Views
-
-    return Views.parse(settings.vector_views, settings.lexical_dims)
-
-
-def settings_glossary(settings: Settings) -> Glossary:
-    from jobsim.glossary import find_glossary
-
-    return find_glossary(settings.glossary_dir)
-
-
-def vector_model(settings: Settings) -> str:
-    """The model name vectors are stored under for these settings (embedder, views, recipe,
-    dictionaries)."""
-    from jobsim.vectorizer import vector_model_name
-
-    return vector_model_name(
-        settings.embedder,
-        settings_views(settings),
-        settings_recipe(settings),
-        settings_glossary(settings),
-    )

@@ -14,7 +14,9 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
-from jobsim.jobs import EXPERIENCE_LEVELS
+from jobsim.postings.listed import is_unexpired
+from jobsim.postings.schema import EXPERIENCE_LEVELS
+from jobsim.settings import Settings
 
 FloatArray = npt.NDArray[np.float32]
 _LEVEL_INDEX = {level: i for i, level in enumerate(EXPERIENCE_LEVELS)}
@@ -28,6 +30,12 @@ class ScoringConfig:
     top_n: int = 10
     min_score: float = 0.3
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ScoringConfig:
+        return cls(
+            settings.weight_semantic, settings.weight_context, settings.top_n, settings.min_score
+        )
+
 
 @dataclass(frozen=True)
 class PostingMeta:
@@ -38,8 +46,11 @@ class PostingMeta:
     remote: bool = False
     experience_level: str | None = None
     company: str | None = None
-    listed: bool = True
+    listed: bool = True  # active and not deleted (jobsim.postings.listed.is_active)
     expires_at: datetime | None = None
+
+    def listed_at(self, now: datetime) -> bool:
+        return self.listed and is_unexpired(self.expires_at, now)
 
 
 @dataclass(frozen=True)
@@ -162,7 +173,8 @@ class VectorIndex:
     # --- scoring ---------------------------------------------------------------------------
 
     def candidates(self, now: datetime) -> npt.NDArray[np.bool_]:
-        """Rows that may appear in a list right now: listed and not expired."""
+        """Rows that may appear in a list right now: the listed rule (jobsim.postings.listed)
+        over the index's arrays."""
         n = self.size
         result: npt.NDArray[np.bool_] = self._listed[:n] & (self._expires[:n] > now.timestamp())
         return result

@@ -1,101 +1,38 @@
 """From a posting to the one vector the index stores: weighted views, concatenated.
 
-A view is one way of looking at a posting:
-- `full`: the embedder on the recipe text (title, category, skills, requirements, description);
-- `title`: the embedder on the title and skills alone, where descriptions are boilerplate;
-- `lexical`: hashed character n-grams of the title (jobsim.lexical), language-agnostic.
-Texts in a language with an installed dictionary are glossed word by word into English before
-the embedder reads them (jobsim.glossary); the lexical view reads the original title.
-Each view is a unit vector; scaling view i by sqrt(w_i) and concatenating gives a vector whose
-cosine with another is exactly sum(w_i * cos_i) / sum(w_i). So the index, the list code and
-every query stay a plain dot product, whatever the mix.
+The views and their weights come from a VectorRecipe (jobsim.vector_recipe). Texts in a
+language with an installed dictionary are glossed word by word into English before the
+embedder reads them (jobsim.glossary); the lexical view reads the original title. Each view is
+a unit vector; scaling view i by sqrt(w_i) and concatenating gives a vector whose cosine with
+another is exactly sum(w_i * cos_i) / sum(w_i). So the index, the list code and every query
+stay a plain dot product, whatever the mix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from jobsim.embedders.base import Embedder, FloatMatrix
-from jobsim.errors import ValidationFailed
-from jobsim.glossary import Glossary
-from jobsim.jobs import DEFAULT_RECIPE, PostingInputs, TextRecipe, posting_inputs
 from jobsim.lexical import lexical_vector
+from jobsim.postings.recipe import PostingInputs
 from jobsim.storage.models import Posting
-
-VIEW_NAMES = ("full", "title", "lexical")
-
-
-@dataclass(frozen=True)
-class Views:
-    full: float = 1.0
-    title: float = 0.0
-    lexical: float = 0.0
-    lexical_dims: int = 512
-
-    @classmethod
-    def parse(cls, spec: str, lexical_dims: int = 512) -> Views:
-        """'full:0.4,title:0.3,lexical:0.3' -> Views; weights are relative."""
-        weights = dict.fromkeys(VIEW_NAMES, 0.0)
-        for part in (p.strip() for p in spec.split(",") if p.strip()):
-            name, _, value = part.partition(":")
-            name = name.strip()
-            try:
-                weight = float(value) if value else 1.0
-            except ValueError:
-                weight = -1.0
-            if name not in weights or weight < 0:
-                raise ValidationFailed(
-                    f"bad view {part!r}: use name:weight with names {', '.join(VIEW_NAMES)}"
-                )
-            weights[name] = weight
-        if not any(weights.values()):
-            raise ValidationFailed("at least one view needs a positive weight")
-        return cls(weights["full"], weights["title"], weights["lexical"], lexical_dims)
-
-    def describe(self) -> str:
-        parts = [f"{n}:{getattr(self, n):g}" for n in VIEW_NAMES if getattr(self, n) > 0]
-        if self.lexical > 0:
-            parts.append(f"dims:{self.lexical_dims}")
-        return ",".join(parts)
-
-    @property
-    def only_full(self) -> bool:
-        return self.title == 0 and self.lexical == 0
-
-
-def vector_model_name(
-    embedder_spec: str,
-    views: Views,
-    recipe: TextRecipe = DEFAULT_RECIPE,
-    glossary: Glossary | None = None,
-) -> str:
-    """The name stored with every vector. Another embedder, view mix, text recipe or set of
-    dictionaries is another model: changing any of them re-embeds everything while the old
-    vectors keep serving."""
-    name = embedder_spec if views.only_full else f"{embedder_spec}#{views.describe()}"
-    if recipe != DEFAULT_RECIPE:
-        name += f"#recipe:{recipe.fingerprint()}"
-    if glossary is not None and glossary.languages and (views.full > 0 or views.title > 0):
-        name += f"#gloss:{glossary.fingerprint}"
-    return name
+from jobsim.vector_recipe import VectorRecipe
 
 
 class PostingVectorizer:
-    def __init__(
-        self,
-        embedder: Embedder,
-        recipe: TextRecipe,
-        views: Views,
-        glossary: Glossary | None = None,
-    ) -> None:
+    """A VectorRecipe carried out with an embedder; the recipe takes the embedder's name."""
+
+    def __init__(self, embedder: Embedder, recipe: VectorRecipe) -> None:
         self.embedder = embedder
-        self.recipe = recipe
-        self.views = views
-        self.glossary = glossary or Glossary()
-        self.name = vector_model_name(embedder.name, views, recipe, self.glossary)
+        self.recipe = recipe.with_embedder(embedder.name)
+        self.views = self.recipe.views
+        self.glossary = self.recipe.glossary
+
+    @property
+    def name(self) -> str:
+        return self.recipe.model
 
     @property
     def dims(self) -> int:
@@ -107,7 +44,7 @@ class PostingVectorizer:
         )
 
     def inputs(self, posting: Posting) -> PostingInputs:
-        return posting_inputs(self.recipe, posting)
+        return self.recipe.inputs(posting)
 
     def vectors(self, inputs: Sequence[PostingInputs]) -> FloatMatrix:
         """One embedder call per semantic view, then the weighted concatenation.

@@ -16,7 +16,8 @@ from sqlalchemy import select, update
 
 from jobsim import queue
 from jobsim.api.app import create_app
-from jobsim.service import RECOMPUTE_COOLDOWN, Service
+from jobsim.service import Service
+from jobsim.serving import RECOMPUTE_COOLDOWN
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Embedding, Posting, SimilarEntry, Task

@@ -4,7 +4,6 @@ fencing, retries and upkeep."""
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -12,7 +11,9 @@ import pytest
 from sqlalchemy import select, update
 
 from jobsim import queue
-from jobsim.jobs import PostingIn, PostingPatch, PostingWriter
+from jobsim.clock import Clock, ManualClock, system_clock
+from jobsim.postings.schema import PostingIn, PostingPatch
+from jobsim.postings.writer import PostingWriter
 from jobsim.retry import RetryDecision
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Posting, Task
@@ -39,8 +40,10 @@ def _enqueue(db: Database, *posting_ids: str, kind: str = queue.EMBED, **options
         queue.enqueue_many(session, kind, posting_ids, **options)  # type: ignore[arg-type]
 
 
-def _claim_one(db: Database, worker: str = "w1", lease: float = 60.0) -> queue.ClaimedTask:
-    claimed = queue.claim(db, worker, limit=1, lease_seconds=lease)
+def _claim_one(
+    db: Database, worker: str = "w1", lease: float = 60.0, clock: Clock = system_clock
+) -> queue.ClaimedTask:
+    claimed = queue.claim(db, worker, limit=1, lease_seconds=lease, clock=clock)
     assert len(claimed) == 1
     return claimed[0]
 
@@ -55,6 +58,13 @@ def _posting_in(posting_id: str) -> PostingIn:
         location={"city": "Berlin"},
         experience_level="mid",
     )
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """Time that moves only when a test advances it: leases expire and retries fall due
+    without sleeping."""
+    return ManualClock()
 
 
 # --- enqueue -------------------------------------------------------------------------------
@@ -146,6 +156,27 @@ def test_cancel_queued_drops_only_the_queued_task_of_that_kind(db: Database) -> 
     assert [t.kind for t in _tasks(db)] == [queue.SIMILAR]
 
 
+def test_has_pending_sees_only_queued_or_running_tasks_of_that_kind_and_posting(
+    db: Database,
+) -> None:
+    def pending(kind: str, posting_id: str) -> bool:
+        with db.read() as session:
+            return queue.has_pending(session, kind, posting_id)
+
+    _enqueue(db, "p1", "p2", kind=queue.SIMILAR)
+    assert pending(queue.SIMILAR, "p1")
+    assert not pending(queue.EMBED, "p1")
+    assert not pending(queue.SIMILAR, "p3")
+    running = {t.posting_id: t for t in queue.claim(db, "w1", limit=2)}
+    assert pending(queue.SIMILAR, "p1")
+    p1, p2 = running["p1"], running["p2"]
+    with db.write() as session:
+        queue.complete(session, p1.token, [p1.id])
+        queue.settle_failure(session, p2.token, p2.id, RetryDecision("fail"), "boom")
+    assert not pending(queue.SIMILAR, "p1")  # succeeded
+    assert not pending(queue.SIMILAR, "p2")  # failed
+
+
 # --- claim ---------------------------------------------------------------------------------
 
 
@@ -231,11 +262,13 @@ def test_concurrent_claimers_never_get_the_same_task_twice(database_url: str) ->
 # --- leases and fencing --------------------------------------------------------------------
 
 
-def test_a_worker_whose_lease_expired_cannot_complete_its_task(db: Database) -> None:
-    _enqueue(db, "p1")
-    first = _claim_one(db, "slow", lease=0.2)
-    time.sleep(0.4)
-    second = _claim_one(db, "fast", lease=60)
+def test_a_worker_whose_lease_expired_cannot_complete_its_task(
+    db: Database, clock: ManualClock
+) -> None:
+    _enqueue(db, "p1", clock=clock)
+    first = _claim_one(db, "slow", lease=0.2, clock=clock)
+    clock.advance(0.4)
+    second = _claim_one(db, "fast", lease=60, clock=clock)
     assert second.id == first.id
     assert second.token != first.token
     assert second.attempts == 2
@@ -256,39 +289,43 @@ def test_a_task_whose_lease_has_not_expired_is_not_reclaimed(db: Database) -> No
     assert queue.claim(db, "w2", limit=10, lease_seconds=60) == []
 
 
-def test_a_heartbeat_extends_the_lease_so_the_task_is_not_reclaimed(db: Database) -> None:
-    _enqueue(db, "p1")
-    task = _claim_one(db, "w1", lease=0.5)
-    time.sleep(0.2)
-    assert queue.heartbeat(db, task.token, 5.0) == 1
-    time.sleep(0.5)  # past the original expiry
-    assert queue.claim(db, "w2", limit=10, lease_seconds=60) == []
+def test_a_heartbeat_extends_the_lease_so_the_task_is_not_reclaimed(
+    db: Database, clock: ManualClock
+) -> None:
+    _enqueue(db, "p1", clock=clock)
+    task = _claim_one(db, "w1", lease=0.5, clock=clock)
+    clock.advance(0.2)
+    assert queue.heartbeat(db, task.token, 5.0, clock=clock) == 1
+    clock.advance(0.5)  # past the original expiry
+    assert queue.claim(db, "w2", limit=10, lease_seconds=60, clock=clock) == []
     stored = _task(db, task.id)
     assert stored.lease_token == task.token
     assert stored.lease_expires_at is not None
     assert stored.lease_expires_at > utcnow() + timedelta(seconds=3)
 
 
-def test_a_heartbeat_with_a_lost_token_extends_nothing(db: Database) -> None:
-    _enqueue(db, "p1")
-    first = _claim_one(db, "w1", lease=0.1)
-    time.sleep(0.25)
-    second = _claim_one(db, "w2", lease=0.1)
-    assert queue.heartbeat(db, first.token, 60) == 0
+def test_a_heartbeat_with_a_lost_token_extends_nothing(db: Database, clock: ManualClock) -> None:
+    _enqueue(db, "p1", clock=clock)
+    first = _claim_one(db, "w1", lease=0.1, clock=clock)
+    clock.advance(0.25)
+    second = _claim_one(db, "w2", lease=0.1, clock=clock)
+    assert queue.heartbeat(db, first.token, 60, clock=clock) == 0
     stored = _task(db, second.id)
     assert stored.lease_token == second.token
     assert stored.lease_expires_at is not None
     assert stored.lease_expires_at < utcnow() + timedelta(seconds=1)
 
 
-def test_an_expired_lease_on_the_last_attempt_dead_letters_the_task(db: Database) -> None:
-    _enqueue(db, "p1", max_attempts=2)
-    _claim_one(db, "w1", lease=0.1)
-    time.sleep(0.25)
-    again = _claim_one(db, "w2", lease=0.1)  # second and last attempt
+def test_an_expired_lease_on_the_last_attempt_dead_letters_the_task(
+    db: Database, clock: ManualClock
+) -> None:
+    _enqueue(db, "p1", max_attempts=2, clock=clock)
+    _claim_one(db, "w1", lease=0.1, clock=clock)
+    clock.advance(0.25)
+    again = _claim_one(db, "w2", lease=0.1, clock=clock)  # second and last attempt
     assert again.attempts == 2
-    time.sleep(0.25)
-    assert queue.claim(db, "w3", limit=10, lease_seconds=60) == []
+    clock.advance(0.25)
+    assert queue.claim(db, "w3", limit=10, lease_seconds=60, clock=clock) == []
     stored = _task(db, again.id)
     assert stored.state == queue.FAILED
     assert stored.attempts == 2
@@ -342,6 +379,22 @@ def test_a_delay_decision_requeues_the_task_and_refunds_the_attempt(db: Database
     stored = _task(db, task.id)
     assert stored.attempts == 0
     assert before + timedelta(seconds=11) < stored.run_after < utcnow() + timedelta(seconds=13)
+
+
+def test_a_retried_task_is_claimed_again_once_its_delay_has_passed(
+    db: Database, clock: ManualClock
+) -> None:
+    _enqueue(db, "p1", clock=clock)
+    task = _claim_one(db, clock=clock)
+    with db.write() as session:
+        queue.settle_failure(
+            session, task.token, task.id, RetryDecision("retry", 30.0), "timeout", clock=clock
+        )
+    clock.advance(29)
+    assert queue.claim(db, "w2", clock=clock) == []
+    clock.advance(1)
+    again = _claim_one(db, "w2", clock=clock)
+    assert (again.id, again.attempts) == (task.id, 2)
 
 
 def test_a_fail_decision_dead_letters_the_task_with_a_sanitized_error(db: Database) -> None:
@@ -444,38 +497,6 @@ def _set_finished(db: Database, posting_id: str, state: str, finished_at: dateti
         )
 
 
-def test_retry_failed_requeues_dead_letters_with_fresh_attempts(db: Database) -> None:
-    _enqueue(db, "a", "b", "c")
-    now = utcnow()
-    for posting_id in ("a", "b", "c"):
-        _set_finished(db, posting_id, queue.FAILED, now)
-    with db.write() as session:
-        session.execute(update(Task).values(attempts=5, lease_token="old"))
-    ids = {t.posting_id: t.id for t in _tasks(db)}
-    with db.write() as session:
-        assert queue.retry_failed(session, [ids["a"]]) == 1
-    by_posting = {t.posting_id: t for t in _tasks(db)}
-    assert by_posting["a"].state == queue.QUEUED
-    assert by_posting["a"].attempts == 0
-    assert by_posting["a"].finished_at is None
-    assert by_posting["a"].lease_token is None
-    assert by_posting["b"].state == queue.FAILED
-    with db.write() as session:
-        assert queue.retry_failed(session) == 2
-    assert {t.state for t in _tasks(db)} == {queue.QUEUED}
-
-
-def test_retry_failed_leaves_a_dead_letter_alone_when_its_posting_is_already_queued(
-    db: Database,
-) -> None:
-    _enqueue(db, "p1")
-    _set_finished(db, "p1", queue.FAILED, utcnow())
-    _enqueue(db, "p1")
-    with db.write() as session:
-        assert queue.retry_failed(session) == 0
-    assert sorted(t.state for t in _tasks(db)) == [queue.FAILED, queue.QUEUED]
-
-
 def test_prune_deletes_only_finished_tasks_older_than_their_retention(db: Database) -> None:
     now = utcnow()
     _enqueue(db, "old-ok", "new-ok", "old-failed", "new-failed", "queued")
@@ -508,13 +529,10 @@ def test_counts_report_every_kind_and_state(db: Database) -> None:
     assert age is not None and 0.0 <= age < 60.0
 
 
-def test_listing_tasks_filters_by_state_and_kind_newest_first(db: Database) -> None:
-    _enqueue(db, "a", "b")
-    _enqueue(db, "a", kind=queue.SIMILAR)
+def test_the_oldest_queued_age_is_measured_on_the_clock(db: Database, clock: ManualClock) -> None:
+    _enqueue(db, "a", clock=clock)
+    clock.advance(90)
+    _enqueue(db, "b", clock=clock)
+    clock.advance(10)
     with db.read() as session:
-        embed = queue.list_tasks(session, kind=queue.EMBED)
-        queued = queue.list_tasks(session, state=queue.QUEUED, limit=2)
-        for_a = queue.tasks_for_posting(session, "a")
-    assert [t.posting_id for t in embed] == ["b", "a"]
-    assert len(queued) == 2 and queued[0].kind == queue.SIMILAR
-    assert sorted(t.kind for t in for_a) == [queue.EMBED, queue.SIMILAR]
+        assert queue.oldest_queued_age_seconds(session, clock=clock) == pytest.approx(100.0)

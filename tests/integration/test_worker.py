@@ -23,15 +23,10 @@ from sqlalchemy import delete, select, update
 from jobsim import queue
 from jobsim.embedders.base import FloatMatrix
 from jobsim.errors import PermanentError, RateLimited, TransientError
-from jobsim.jobs import (
-    DEFAULT_RECIPE,
-    EXPERIENCE_LEVELS,
-    PostingIn,
-    PostingPatch,
-    PostingWriter,
-    is_listed,
-    posting_inputs,
-)
+from jobsim.postings.listed import is_listed
+from jobsim.postings.recipe import DEFAULT_RECIPE, posting_inputs
+from jobsim.postings.schema import EXPERIENCE_LEVELS, PostingIn, PostingPatch
+from jobsim.postings.writer import PostingWriter
 from jobsim.maintenance import run_maintenance
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
@@ -925,13 +920,16 @@ def test_a_worker_with_another_text_recipe_than_the_api_still_stores_every_vecto
         ).all()
     assert sorted(stored) == sorted(POSTINGS)
     assert "#recipe:" in worker.vectorizer.name
-    status = Service(worker_settings, db).status()
+    status = Service(worker_settings, db).ops.status()
     assert status["embeddings"]["coverage"] == 1.0
     assert status["similar_lists"]["computed"] == len(POSTINGS)
 
 
 def test_changing_the_recipe_or_the_view_mix_names_a_new_vector_model() -> None:
-    from jobsim.settings import vector_model
+    from jobsim.vector_recipe import VectorRecipe
+
+    def vector_model(settings: Settings) -> str:
+        return VectorRecipe.from_settings(settings).model
 
     base = Settings(embedder="fake:8")
     assert vector_model(base) == vector_model(base.model_copy())
@@ -968,6 +966,6 @@ def test_polish_titles_are_embedded_glossed_and_status_says_so(
         }
     assert get_posting(db, "pl-kasjer").language == "pl"
     assert rows["pl-kasjer"] == pytest.approx(rows["en-cashier"], abs=1e-6)
-    languages = {row["language"]: row for row in Service(glossed, db).status()["languages"]}
+    languages = {row["language"]: row for row in Service(glossed, db).ops.status()["languages"]}
     assert languages["pl"]["glossed"] and languages["pl"]["coverage"] == 1.0
     assert not languages["en"]["glossed"]

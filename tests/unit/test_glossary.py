@@ -8,11 +8,12 @@ import pytest
 
 from jobsim.errors import ConfigurationError
 from jobsim.glossary import DictdDictionary, find_glossary, first_translation
-from jobsim.jobs import DEFAULT_RECIPE
-from jobsim.settings import Settings, vector_model
+from jobsim.postings.recipe import DEFAULT_RECIPE
+from jobsim.settings import Settings
 from jobsim.storage.models import Posting
 from jobsim.testing import FakeEmbedder
-from jobsim.vectorizer import PostingVectorizer, Views, vector_model_name
+from jobsim.vector_recipe import VectorRecipe, Views, vector_model_name
+from jobsim.vectorizer import PostingVectorizer
 from tests.support.dictd import write_dictd
 
 # Entries in the two layouts FreeDict uses: WikDict (numbered senses, each followed by a
@@ -127,9 +128,12 @@ def test_the_semantic_views_embed_the_gloss_and_the_lexical_view_the_original(
 ) -> None:
     glossary = find_glossary(str(dictionaries))
     embedder = FakeEmbedder(32)
-    titles = PostingVectorizer(embedder, DEFAULT_RECIPE, Views.parse("title:1"), glossary)
-    texts = PostingVectorizer(embedder, DEFAULT_RECIPE, Views.parse("full:1"), glossary)
-    lexical = PostingVectorizer(embedder, DEFAULT_RECIPE, Views.parse("lexical:1"), glossary)
+    def recipe(views: str) -> VectorRecipe:
+        return VectorRecipe(embedder.name, DEFAULT_RECIPE, Views.parse(views), glossary)
+
+    titles = PostingVectorizer(embedder, recipe("title:1"))
+    texts = PostingVectorizer(embedder, recipe("full:1"))
+    lexical = PostingVectorizer(embedder, recipe("lexical:1"))
     polish, english = posting("Kasjer", "pl"), posting("Cashier", "en")
 
     glossed = titles.vectors([titles.inputs(polish), titles.inputs(english)])
@@ -154,13 +158,14 @@ def test_the_dictionaries_are_part_of_the_vector_model_name(dictionaries: Path) 
     # The lexical view reads the original title, so alone it does not depend on them.
     assert "#gloss" not in vector_model_name("local:x", Views.parse("lexical:1"), glossary=glossary)
     assert "#gloss" in vector_model_name("local:x", Views.parse("full:1"), glossary=glossary)
-    assert vector_model(Settings(glossary_dir=str(dictionaries))) == vector_model_name(
+    assert VectorRecipe.from_settings(Settings(glossary_dir=str(dictionaries))).model == vector_model_name(
         "local:all-MiniLM-L6-v2", mixed, DEFAULT_RECIPE, glossary
     )
 
 
 def test_the_content_hash_changes_with_the_language_which_decides_the_gloss() -> None:
-    vectorizer = PostingVectorizer(FakeEmbedder(8), DEFAULT_RECIPE, Views.parse("title:1"))
+    embedder = FakeEmbedder(8)
+    vectorizer = PostingVectorizer(embedder, VectorRecipe(embedder.name, views=Views.parse("title:1")))
 
     polish = vectorizer.inputs(posting("Operator", "pl")).content_hash
     english = vectorizer.inputs(posting("Operator", "en")).content_hash

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from jobsim.jobs import DEFAULT_RECIPE, PostingIn, PostingPatch, TextRecipe, content_hash
+from jobsim.postings.recipe import DEFAULT_RECIPE, TextRecipe, content_hash, posting_inputs
+from jobsim.postings.schema import PostingIn, PostingPatch
 from jobsim.storage.models import Posting
 from jobsim.text import clean_text, truncate
 
@@ -132,26 +133,27 @@ def test_the_recipe_truncates_long_texts_to_its_budget() -> None:
     assert DEFAULT_RECIPE.build(make_posting(description=description)).__len__() <= 1500
 
 
-def test_the_content_hash_is_the_sha256_of_the_text() -> None:
-    assert content_hash("abc") == hashlib.sha256(b"abc").hexdigest()
-    assert content_hash("abc") == (
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    )
+def test_the_content_hash_is_the_sha256_of_full_text_title_text_and_language() -> None:
+    posting = make_posting()
+    inputs = posting_inputs(DEFAULT_RECIPE, posting)
+    joined = f"{inputs.full_text}\x1f{inputs.title_text}\x1f{inputs.language}"
+    assert content_hash(DEFAULT_RECIPE, posting) == hashlib.sha256(joined.encode()).hexdigest()
 
 
 def test_the_content_hash_is_stable_across_builds_and_ignores_markup_only_changes() -> None:
-    first = content_hash(DEFAULT_RECIPE.build(make_posting()))
-    again = content_hash(DEFAULT_RECIPE.build(make_posting()))
-    markup = content_hash(DEFAULT_RECIPE.build(make_posting(title="Senior Python Engineer")))
+    first = content_hash(DEFAULT_RECIPE, make_posting())
+    again = content_hash(DEFAULT_RECIPE, make_posting())
+    markup = content_hash(DEFAULT_RECIPE, make_posting(title="Senior Python Engineer"))
     assert first == again == markup
     assert len(first) == 64
 
 
 def test_the_content_hash_changes_with_the_embedded_text_only() -> None:
-    base = content_hash(DEFAULT_RECIPE.build(make_posting()))
-    assert content_hash(DEFAULT_RECIPE.build(make_posting(tags=["python"]))) != base
-    assert content_hash(DEFAULT_RECIPE.build(make_posting(company="Other Co"))) == base
-    assert content_hash(DEFAULT_RECIPE.build(make_posting(salary_min=1.0))) == base
+    base = content_hash(DEFAULT_RECIPE, make_posting())
+    assert content_hash(DEFAULT_RECIPE, make_posting(tags=["python"])) != base
+    assert content_hash(DEFAULT_RECIPE, make_posting(language="de")) != base
+    assert content_hash(DEFAULT_RECIPE, make_posting(company="Other Co")) == base
+    assert content_hash(DEFAULT_RECIPE, make_posting(salary_min=1.0)) == base
 
 
 # --- PostingIn validation ------------------------------------------------------------------

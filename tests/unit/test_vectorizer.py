@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 
 from jobsim.errors import ValidationFailed
-from jobsim.jobs import DEFAULT_RECIPE, posting_inputs
+from jobsim.postings.recipe import DEFAULT_RECIPE, posting_inputs
 from jobsim.lexical import char_ngrams, lexical_vector
-from jobsim.settings import Settings, vector_model
+from jobsim.settings import Settings
 from jobsim.storage.models import Posting
 from jobsim.testing import FakeEmbedder
-from jobsim.vectorizer import PostingVectorizer, Views, vector_model_name
+from jobsim.errors import ConfigurationError
+from jobsim.vector_recipe import VectorRecipe, Views, vector_model_name
+from jobsim.vectorizer import PostingVectorizer
 
 
 def posting(title: str, description: str, tags: list[str] | None = None) -> Posting:
@@ -60,7 +62,7 @@ def test_a_title_without_word_characters_gives_a_zero_lexical_vector() -> None:
 def test_the_stored_vector_cosine_is_the_weighted_mix_of_the_view_cosines() -> None:
     views = Views(full=0.5, title=0.2, lexical=0.3, lexical_dims=256)
     embedder = FakeEmbedder(32)
-    vectorizer = PostingVectorizer(embedder, DEFAULT_RECIPE, views)
+    vectorizer = PostingVectorizer(embedder, VectorRecipe(embedder.name, DEFAULT_RECIPE, views))
     a = posting("Senior Python Developer", "Build backend services with Python and Django.")
     b = posting("Python Backend Engineer", "Develop APIs in Python, FastAPI and PostgreSQL.")
     inputs = [vectorizer.inputs(a), vectorizer.inputs(b)]
@@ -78,7 +80,9 @@ def test_the_stored_vector_cosine_is_the_weighted_mix_of_the_view_cosines() -> N
 
 def test_each_semantic_view_is_one_embedder_call_per_batch() -> None:
     embedder = FakeEmbedder(16)
-    vectorizer = PostingVectorizer(embedder, DEFAULT_RECIPE, Views.parse("full:1,title:1"))
+    vectorizer = PostingVectorizer(
+        embedder, VectorRecipe(embedder.name, views=Views.parse("full:1,title:1"))
+    )
     inputs = [
         vectorizer.inputs(posting(f"Title {i}", "A description of twenty chars.")) for i in range(3)
     ]
@@ -111,7 +115,12 @@ def test_bad_view_specs_are_rejected_with_a_clear_error(spec: str) -> None:
         Views.parse(spec)
 
 
-def test_settings_reject_a_bad_view_mix_and_name_the_default_model() -> None:
-    with pytest.raises(ValueError, match="bad view"):
-        Settings(vector_views="colour:1")
-    assert vector_model(Settings()).startswith("local:all-MiniLM-L6-v2#full:")
+def test_a_bad_view_mix_in_the_settings_is_a_configuration_error_and_the_default_is_named() -> None:
+    with pytest.raises(ConfigurationError, match="bad view"):
+        VectorRecipe.from_settings(Settings(vector_views="colour:1"))
+    assert VectorRecipe.from_settings(Settings()).model.startswith("local:all-MiniLM-L6-v2#full:")
+
+
+def test_unknown_text_fields_in_the_settings_are_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="text fields"):
+        VectorRecipe.from_settings(Settings(text_fields="title,colour"))

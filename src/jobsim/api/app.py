@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,8 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobsim import __version__, language
-from jobsim.errors import NotFound, ValidationFailed
-from jobsim.jobs import describe_validation_errors
+from jobsim.errors import NotFound, ValidationFailed, describe_validation_errors
 from jobsim.logs import current_trace_id, trace
 from jobsim.service import Service
 from jobsim.settings import Settings
@@ -32,16 +32,35 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         title="jobsim",
         version=__version__,
         description="Semantic similar-jobs engine: push postings, read fresh similar lists.",
+        lifespan=_lifespan(settings, service),
     )
-    language.warm_up()
     app.state.settings = settings
-    app.state.service = service or Service(settings)
     app.include_router(jobs.router)
     app.include_router(similar.router)
     app.include_router(health.router)
     _install_middleware(app, settings)
     _install_error_handlers(app)
     return app
+
+
+def _lifespan(
+    settings: Settings, given: Service | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start-up: open the database (unless the caller handed over a service, which it keeps
+    owning) and load the language model, so the first request does not pay for it."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = given or Service(settings)
+        language.warm_up()
+        app.state.service = service
+        try:
+            yield
+        finally:
+            if given is None:
+                service.db.dispose()
+
+    return lifespan
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:

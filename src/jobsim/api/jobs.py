@@ -8,10 +8,10 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from jobsim.api.deps import get_service, trace_id
-from jobsim.api.schemas import BulkResponse, ErrorResponse, PostingOut, PostingPage
+from jobsim.api.schemas import BulkResponse, ErrorResponse
 from jobsim.api.security import require_api_key
 from jobsim.errors import ValidationFailed
-from jobsim.jobs import ID_PATTERN, PostingIn, PostingPatch
+from jobsim.postings.schema import ID_PATTERN, PostingIn, PostingOut, PostingPage, PostingPatch
 from jobsim.service import Service
 
 router = APIRouter(prefix="/api/jobs", tags=["postings"])
@@ -33,9 +33,9 @@ WRITE = [Depends(require_api_key)]
     responses=ERRORS,
     dependencies=WRITE,
 )
-async def create_posting(data: PostingIn, service: ServiceDep) -> dict[str, Any]:
+async def create_posting(data: PostingIn, service: ServiceDep) -> PostingOut:
     """Store a posting and queue its embedding; returns at once (never waits for the model)."""
-    return await run_in_threadpool(service.create, data, trace_id=trace_id())
+    return await run_in_threadpool(service.postings.create, data, trace_id=trace_id())
 
 
 @router.get("", response_model=PostingPage, responses=ERRORS)
@@ -50,9 +50,9 @@ async def list_postings(
     q: Annotated[str | None, Query(max_length=200, description="text in the title")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> dict[str, Any]:
+) -> PostingPage:
     return await run_in_threadpool(
-        service.list_postings,
+        service.postings.list_postings,
         status=status_filter,
         category=category,
         city=city,
@@ -77,24 +77,24 @@ async def bulk_upsert(
         else (f"item {i}", None, "each item must be a JSON object")
         for i, item in enumerate(items)
     )
-    report = await run_in_threadpool(service.bulk_upsert, records, trace_id=trace_id())
+    report = await run_in_threadpool(service.postings.bulk_upsert, records, trace_id=trace_id())
     return report.as_dict()
 
 
 @router.get("/{posting_id}", response_model=PostingOut, responses=ERRORS)
-async def get_posting(posting_id: PostingId, service: ServiceDep) -> dict[str, Any]:
-    return await run_in_threadpool(service.get, posting_id)
+async def get_posting(posting_id: PostingId, service: ServiceDep) -> PostingOut:
+    return await run_in_threadpool(service.postings.get, posting_id)
 
 
 @router.put("/{posting_id}", response_model=PostingOut, responses=ERRORS, dependencies=WRITE)
 async def replace_posting(
     posting_id: PostingId, data: PostingIn, service: ServiceDep, response: Response
-) -> dict[str, Any]:
+) -> PostingOut:
     """Create or update the posting with this id (idempotent); 201 when it was created."""
     if data.id is not None and data.id != posting_id:
         raise ValidationFailed("the id in the body differs from the id in the path")
     data = data.model_copy(update={"id": posting_id})
-    posting, action = await run_in_threadpool(service.upsert, data, trace_id=trace_id())
+    posting, action = await run_in_threadpool(service.postings.upsert, data, trace_id=trace_id())
     response.status_code = status.HTTP_201_CREATED if action == "created" else status.HTTP_200_OK
     return posting
 
@@ -102,14 +102,14 @@ async def replace_posting(
 @router.patch("/{posting_id}", response_model=PostingOut, responses=ERRORS, dependencies=WRITE)
 async def update_posting(
     posting_id: PostingId, patch: PostingPatch, service: ServiceDep
-) -> dict[str, Any]:
+) -> PostingOut:
     """Change the fields given; re-embeds only when the embedded text changed."""
-    return await run_in_threadpool(service.update, posting_id, patch, trace_id=trace_id())
+    return await run_in_threadpool(service.postings.update, posting_id, patch, trace_id=trace_id())
 
 
 @router.post("/{posting_id}/close", response_model=PostingOut, responses=ERRORS, dependencies=WRITE)
-async def close_posting(posting_id: PostingId, service: ServiceDep) -> dict[str, Any]:
-    return await run_in_threadpool(service.close, posting_id, trace_id=trace_id())
+async def close_posting(posting_id: PostingId, service: ServiceDep) -> PostingOut:
+    return await run_in_threadpool(service.postings.close, posting_id, trace_id=trace_id())
 
 
 @router.delete(
@@ -117,5 +117,5 @@ async def close_posting(posting_id: PostingId, service: ServiceDep) -> dict[str,
 )
 async def delete_posting(posting_id: PostingId, service: ServiceDep) -> Response:
     """Soft delete; the posting leaves every similar list."""
-    await run_in_threadpool(service.delete, posting_id, trace_id=trace_id())
+    await run_in_threadpool(service.postings.delete, posting_id, trace_id=trace_id())
     return Response(status_code=status.HTTP_204_NO_CONTENT)

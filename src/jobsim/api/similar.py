@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
 from jobsim.api.deps import get_service
 from jobsim.api.jobs import ERRORS
-from jobsim.api.schemas import SimilarResponse
-from jobsim.jobs import ID_PATTERN
-from jobsim.service import Service, SimilarFilters
+from jobsim.postings.schema import ID_PATTERN
+from jobsim.service import Service
+from jobsim.serving import SimilarFilters, SimilarResponse
 
 router = APIRouter(prefix="/api/jobs", tags=["similar"])
 
@@ -25,6 +25,6 @@ async def similar_postings(
     exclude_same_company: bool = False,
     remote_only: bool = False,
     same_city: bool = False,
-) -> dict[str, Any]:
+) -> SimilarResponse:
     filters = SimilarFilters(limit, min_score, exclude_same_company, remote_only, same_city)
-    return await run_in_threadpool(service.similar, posting_id, filters)
+    return await run_in_threadpool(service.similar.for_posting, posting_id, filters)

@@ -35,7 +35,7 @@ class Embedder(abc.ABC):
         """Startup check (model loads, key valid); raises PermanentError when it cannot work."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, default does nothing
-        """Release connections or models."""
+        """Release what the embedder holds (connections, a loaded model); safe to call twice."""
 
 
 def validate_vectors(vectors: object, expected_rows: int, dims: int) -> FloatMatrix:

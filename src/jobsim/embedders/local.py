@@ -7,7 +7,7 @@ sentence-transformers loading (and its cache).
 
 from __future__ import annotations
 
-import os
+import gc
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -39,13 +39,13 @@ def bundled_model_path(model: str) -> str | None:
 def load_sentence_transformer(model: str, device: str = "cpu") -> Any:
     """Load `model` (a name or a directory); PermanentError with a short reason when it fails."""
     source = bundled_model_path(model)
-    if source is not None:
-        # The bundled weights are complete; never let the hub try the network for them.
-        os.environ["HF_HUB_OFFLINE"] = "1"
     try:
         from sentence_transformers import SentenceTransformer
 
-        return SentenceTransformer(source or model, device=device)
+        if source is not None:
+            # The bundled weights are complete; never let the hub try the network for them.
+            return SentenceTransformer(source, device=device, local_files_only=True)
+        return SentenceTransformer(model, device=device)
     except Exception as exc:  # any loader failure means this embedder cannot work
         reason = sanitize(f"{type(exc).__name__}: {exc}")
         raise PermanentError(f"cannot load local model {model!r}: {reason}") from exc
@@ -108,7 +108,11 @@ class LocalEmbedder(Embedder):
 
     def close(self) -> None:
         with self._lock:
-            self._model = None
+            was_loaded, self._model = self._model is not None, None
+        if was_loaded:
+            # The model's modules refer to each other, so dropping it frees nothing until the
+            # cycle collector happens to run; collect now so closing returns the weights' memory.
+            gc.collect()
 
     def _loaded(self) -> Any:
         with self._lock:

@@ -7,6 +7,7 @@ server, by default http://127.0.0.1:11434/v1, no key), ``gemini:<model>``, ``fak
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from pydantic import SecretStr
 
@@ -47,42 +48,71 @@ def _local(spec: str, model: str, settings: Settings) -> Embedder:
     return LocalEmbedder(model, name=spec)
 
 
-def _openai(spec: str, model: str, settings: Settings) -> Embedder:
-    from jobsim.embedders.openai import OpenAIEmbedder
+class _HttpEmbedderClass(Protocol):
+    """The constructor both HTTP provider classes share (OpenAIEmbedder, GeminiEmbedder)."""
 
-    return OpenAIEmbedder(
+    def __call__(
+        self,
+        model: str,
+        *,
+        api_key: str | None,
+        base_url: str,
+        name: str,
+        timeout: float,
+        limiter: RateLimiter,
+    ) -> Embedder: ...
+
+
+def _http(
+    embedder_class: _HttpEmbedderClass,
+    spec: str,
+    model: str,
+    settings: Settings,
+    *,
+    api_key: SecretStr | None,
+    base_url: str,
+) -> Embedder:
+    return embedder_class(
         model,
-        api_key=_secret(settings.openai_api_key),
-        base_url=settings.openai_base_url,
+        api_key=_secret(api_key),
+        base_url=base_url,
         name=spec,
         timeout=settings.embedder_timeout_seconds,
         limiter=_limiter(settings),
+    )
+
+
+def _openai(spec: str, model: str, settings: Settings) -> Embedder:
+    from jobsim.embedders.openai import OpenAIEmbedder
+
+    return _http(
+        OpenAIEmbedder,
+        spec,
+        model,
+        settings,
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url,
     )
 
 
 def _ollama(spec: str, model: str, settings: Settings) -> Embedder:
     from jobsim.embedders.openai import OpenAIEmbedder
 
-    return OpenAIEmbedder(
-        model,
-        api_key=None,
-        base_url=settings.ollama_base_url,
-        name=spec,
-        timeout=settings.embedder_timeout_seconds,
-        limiter=_limiter(settings),
+    return _http(
+        OpenAIEmbedder, spec, model, settings, api_key=None, base_url=settings.ollama_base_url
     )
 
 
 def _gemini(spec: str, model: str, settings: Settings) -> Embedder:
     from jobsim.embedders.gemini import GeminiEmbedder
 
-    return GeminiEmbedder(
+    return _http(
+        GeminiEmbedder,
+        spec,
         model,
-        api_key=_secret(settings.gemini_api_key),
+        settings,
+        api_key=settings.gemini_api_key,
         base_url=settings.gemini_base_url,
-        name=spec,
-        timeout=settings.embedder_timeout_seconds,
-        limiter=_limiter(settings),
     )
 
 

@@ -36,10 +36,3 @@ def current_revision(db: Database) -> str | None:
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(_config()).get_current_head()
 
-
-def revision(db: Database, message: str) -> None:
-    """Autogenerate a new migration from the models (for developers)."""
-    config = _config()
-    with db.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.revision(config, message=message, autogenerate=True)

@@ -7,7 +7,6 @@ compares the migrated schema with these models on both databases.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -67,7 +66,6 @@ class Posting(Base):
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     language: Mapped[str] = mapped_column(String(16), default="unknown", server_default="unknown")
-    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     content_hash: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
@@ -185,7 +183,6 @@ class Worker(Base):
     processed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     memory_mb: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
-    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class Counter(Base):

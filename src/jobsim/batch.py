@@ -1,0 +1,211 @@
+"""One claimed batch, start to finish: plan what each posting needs, embed in one call per
+view, then one transaction that stores vectors, updates lists and completes the tasks."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from jobsim import queue
+from jobsim.embedders.base import FloatMatrix, validate_vectors
+from jobsim.errors import PermanentError, TransientError, sanitize
+from jobsim.lists import ListTransaction, SimilarityEngine
+from jobsim.logs import trace
+from jobsim.postings.listed import is_active
+from jobsim.postings.recipe import PostingInputs
+from jobsim.retry import RetryDecision, RetryPolicy
+from jobsim.storage.engine import Database
+from jobsim.storage.models import Embedding, Posting
+from jobsim.vectorizer import PostingVectorizer
+
+log = logging.getLogger("jobsim.worker")
+
+
+@dataclass
+class BatchReport:
+    claimed: int = 0
+    embedded: int = 0
+    lists_refreshed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+    skipped: int = 0
+
+    def add(self, other: BatchReport) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class _Plan:
+    """What one claimed batch turns into, by posting."""
+
+    tasks_by_posting: dict[str, list[queue.ClaimedTask]] = field(default_factory=dict)
+    to_embed: dict[str, PostingInputs] = field(default_factory=dict)
+    lists_only: list[str] = field(default_factory=list)
+    similar: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+class BatchProcessor:
+    def __init__(
+        self,
+        db: Database,
+        vectorizer: PostingVectorizer,
+        engine: SimilarityEngine,
+        policy: RetryPolicy,
+        secrets: Sequence[str] = (),
+    ) -> None:
+        self.db = db
+        self.vectorizer = vectorizer
+        self.engine = engine
+        self.policy = policy
+        self.secrets = tuple(secrets)
+
+    def process(self, tasks: Sequence[queue.ClaimedTask], report: BatchReport) -> None:
+        plan = self._plan(tasks)
+        vectors: FloatMatrix | None = None
+        if plan.to_embed:
+            inputs = list(plan.to_embed.values())
+            try:
+                # Checked here too: a provider bug must fail the batch, not crash the worker.
+                vectors = validate_vectors(
+                    self.vectorizer.vectors(inputs), len(inputs), self.vectorizer.dims
+                )
+            except Exception as error:
+                embed_tasks = [t for pid in plan.to_embed for t in plan.tasks_by_posting[pid]]
+                self._settle_failures(embed_tasks, error, report)
+                for pid in list(plan.to_embed):
+                    plan.tasks_by_posting.pop(pid, None)
+                plan.to_embed.clear()
+        try:
+            self._write(plan, vectors, report)
+        except SQLAlchemyError as error:
+            self.engine.invalidate()
+            log.exception("batch write failed; tasks go back to the queue")
+            remaining = [t for ts in plan.tasks_by_posting.values() for t in ts]
+            self._settle_failures(remaining, TransientError(f"database error: {error}"), report)
+
+    def _plan(self, tasks: Sequence[queue.ClaimedTask]) -> _Plan:
+        plan = _Plan()
+        kinds: dict[str, set[str]] = defaultdict(set)
+        for task in tasks:
+            kinds[task.posting_id].add(task.kind)
+            plan.tasks_by_posting.setdefault(task.posting_id, []).append(task)
+        ids = list(plan.tasks_by_posting)
+        with self.db.read() as session:
+            postings = {
+                p.id: p for p in session.scalars(select(Posting).where(Posting.id.in_(ids)))
+            }
+            rows = session.execute(
+                select(Embedding.posting_id, Embedding.content_hash).where(
+                    Embedding.posting_id.in_(ids), Embedding.model == self.vectorizer.name
+                )
+            )
+            current = {posting_id: digest for posting_id, digest in rows}
+        for posting_id in ids:
+            posting = postings.get(posting_id)
+            if posting is None:
+                plan.gone.append(posting_id)
+            elif queue.EMBED in kinds[posting_id] and is_active(posting):
+                inputs = self.vectorizer.inputs(posting)
+                if current.get(posting_id) == inputs.content_hash:
+                    plan.lists_only.append(posting_id)
+                else:
+                    plan.to_embed[posting_id] = inputs
+            elif queue.SIMILAR in kinds[posting_id]:
+                plan.similar.append(posting_id)
+            else:
+                plan.skipped.append(posting_id)
+        return plan
+
+    def _write(self, plan: _Plan, vectors: FloatMatrix | None, report: BatchReport) -> None:
+        if not plan.tasks_by_posting:
+            return
+        all_tasks = [t for ts in plan.tasks_by_posting.values() for t in ts]
+        token = all_tasks[0].token
+        with self.db.write() as session:
+            tx = self.engine.begin(session)
+            held = queue.still_held(session, token, [t.id for t in all_tasks])
+            lost = [t for t in all_tasks if t.id not in held]
+            if lost:
+                log.warning("lease lost; skipping tasks", extra={"tasks": [t.id for t in lost]})
+            alive = {
+                pid for pid, ts in plan.tasks_by_posting.items() if any(t.id in held for t in ts)
+            }
+            stored = self._store_vectors(tx, plan, vectors, alive)
+            report.embedded += len(stored)
+            for posting_id in [*stored, *(p for p in plan.lists_only if p in alive)]:
+                with trace(plan.tasks_by_posting[posting_id][0].trace_id):
+                    self.engine.posting_embedded(tx, posting_id)
+            for posting_id in (p for p in plan.similar if p in alive):
+                posting = session.get(Posting, posting_id, populate_existing=True)
+                if posting is not None:
+                    self.engine.posting_changed(tx, posting)
+            failed_gone = [
+                t for pid in plan.gone if pid in alive for t in plan.tasks_by_posting[pid]
+            ]
+            for task in failed_gone:
+                queue.settle_failure(
+                    session,
+                    token,
+                    task.id,
+                    RetryDecision("fail"),
+                    f"posting {task.posting_id!r} no longer exists",
+                )
+            done = queue.complete(session, token, held - {t.id for t in failed_gone})
+            report.failed += len(failed_gone)
+            report.succeeded += len(done)
+            report.skipped += len(plan.skipped)
+            report.lists_refreshed += len(tx.touched_lists)
+        self.engine.finish(tx)
+
+    def _store_vectors(
+        self, tx: ListTransaction, plan: _Plan, vectors: FloatMatrix | None, alive: set[str]
+    ) -> list[str]:
+        if vectors is None:
+            return []
+        stored: list[str] = []
+        for row, (posting_id, inputs) in enumerate(plan.to_embed.items()):
+            digest = inputs.content_hash
+            if posting_id not in alive:
+                continue
+            posting = tx.session.get(Posting, posting_id, populate_existing=True)
+            if posting is None or posting.is_deleted:
+                continue
+            if self.vectorizer.recipe.content_hash(posting) != digest:
+                # Its text changed while we embedded; the write queued a task for the new text.
+                continue
+            # The hash is the worker's (its recipe may differ from the API's, e.g. during a
+            # recipe rollout); keeping the posting's in step makes coverage and backfill agree.
+            posting.content_hash = digest
+            self.engine.vector_stored(tx, posting, vectors[row], digest)
+            stored.append(posting_id)
+        return stored
+
+    def _settle_failures(
+        self, tasks: Sequence[queue.ClaimedTask], error: BaseException, report: BatchReport
+    ) -> None:
+        if not tasks:
+            return
+        if not isinstance(error, (PermanentError, TransientError)):
+            error = TransientError(f"{type(error).__name__}: {error}")
+        message = sanitize(str(error), self.secrets)
+        with self.db.write() as session:
+            for task in tasks:
+                decision = self.policy.decide(error, task.attempts)
+                state = queue.settle_failure(session, task.token, task.id, decision, message)
+                if state == queue.FAILED:
+                    report.failed += 1
+                elif state == queue.QUEUED:
+                    report.retried += 1
+        log.warning(
+            "embedding failed",
+            extra={"tasks": len(tasks), "error": message, "error_type": type(error).__name__},
+        )

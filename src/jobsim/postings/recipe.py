@@ -1,0 +1,101 @@
+"""The texts a posting is embedded from, and the hash that says when they changed.
+
+`TextRecipe` builds the full text (title, category, skills, requirements, description, cut to a
+budget); `posting_inputs` adds the title text and the language. Their `content_hash` is the one
+definition of "the embedded text changed": the API stores it on every write, and the worker
+stores a vector only when the posting's hash still matches the text it embedded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from jobsim.errors import ValidationFailed
+from jobsim.storage.models import Posting
+from jobsim.text import clean_text, truncate
+
+RECIPE_FIELDS = ("title", "category", "tags", "requirements", "description", "company")
+TITLE_MAX_CHARS = 300
+
+
+@dataclass(frozen=True)
+class TextRecipe:
+    """Which fields enter the embedded text, in what order, and how long it may get."""
+
+    fields: tuple[str, ...] = ("title", "category", "tags", "requirements", "description")
+    title_repeat: int = 1
+    max_chars: int = 700
+
+    def fingerprint(self) -> str:
+        """Short stable id of this recipe, part of the vector model name when not the default."""
+        spec = f"{','.join(self.fields)}|{self.title_repeat}|{self.max_chars}"
+        return hashlib.sha256(spec.encode("utf-8")).hexdigest()[:8]
+
+    def build(self, posting: Posting) -> str:
+        parts: list[str] = []
+        for field in self.fields:
+            parts.extend(self._part(field, posting))
+        return truncate("\n".join(part for part in parts if part), self.max_chars)
+
+    def _part(self, field: str, posting: Posting) -> list[str]:
+        if field == "title":
+            return [clean_text(posting.title)] * max(self.title_repeat, 1)
+        if field == "category" and posting.category:
+            return [f"Category: {clean_text(posting.category)}"]
+        if field == "tags" and posting.tags:
+            return ["Skills: " + ", ".join(clean_text(tag) for tag in posting.tags)]
+        if field == "requirements" and posting.requirements:
+            return ["Requirements: " + ". ".join(clean_text(r) for r in posting.requirements)]
+        if field == "description":
+            return [clean_text(posting.description)]
+        if field == "company" and posting.company:
+            return [f"Company: {clean_text(posting.company)}"]
+        return []
+
+
+DEFAULT_RECIPE = TextRecipe()
+
+
+def recipe_from(fields: str, title_repeat: int = 1, max_chars: int = 700) -> TextRecipe:
+    """Build a recipe from a comma-separated field list, rejecting unknown field names."""
+    names = tuple(name.strip() for name in fields.split(",") if name.strip())
+    unknown = [name for name in names if name not in RECIPE_FIELDS]
+    if unknown or not names:
+        raise ValidationFailed(
+            f"text fields must be a comma-separated subset of {', '.join(RECIPE_FIELDS)}"
+        )
+    return TextRecipe(names, title_repeat, max_chars)
+
+
+@dataclass(frozen=True)
+class PostingInputs:
+    """Everything the views of a posting's vector read."""
+
+    full_text: str
+    title_text: str
+    language: str = "unknown"
+
+    @property
+    def content_hash(self) -> str:
+        # The language is hashed too: it decides how the texts are glossed (jobsim.glossary).
+        digest = hashlib.sha256(self.full_text.encode("utf-8"))
+        for part in (self.title_text, self.language):
+            digest.update(b"\x1f")
+            digest.update(part.encode("utf-8"))
+        return digest.hexdigest()
+
+
+def posting_inputs(recipe: TextRecipe, posting: Posting) -> PostingInputs:
+    """The texts every view reads; their hash decides whether a posting must be re-embedded."""
+    title = clean_text(posting.title)
+    if posting.tags:
+        title += "\nSkills: " + ", ".join(clean_text(tag) for tag in posting.tags)
+    return PostingInputs(
+        recipe.build(posting), truncate(title, TITLE_MAX_CHARS), posting.language or "unknown"
+    )
+
+
+def content_hash(recipe: TextRecipe, posting: Posting) -> str:
+    """The hash of everything a posting is embedded from, under `recipe`."""
+    return posting_inputs(recipe, posting).content_hash

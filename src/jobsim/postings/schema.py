@@ -1,0 +1,190 @@
+"""What a posting looks like on the wire: the input a board sends (validated) and the output
+jobsim answers with (built from the stored row)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from jobsim.postings.places import is_remote_place
+from jobsim.storage.models import Posting
+
+EXPERIENCE_LEVELS = ("entry", "junior", "mid", "senior", "lead", "executive")
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+
+ExperienceLevel = Literal["entry", "junior", "mid", "senior", "lead", "executive"]
+Status = Literal["active", "closed", "draft"]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Requirement = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=200)]
+Description = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=20, max_length=50_000)
+]
+
+
+# --- input -------------------------------------------------------------------------------------
+
+
+class Location(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    city: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = None
+    region: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = None
+    remote: bool = False
+    hybrid: bool = False
+
+    @model_validator(mode="after")
+    def _remote_is_not_a_city(self) -> Location:
+        if self.city and is_remote_place(self.city):
+            self.city, self.remote = None, True
+        return self
+
+
+class Salary(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    min: float | None = Field(None, ge=0, le=1e9)
+    max: float | None = Field(None, ge=0, le=1e9)
+    currency: Annotated[str, StringConstraints(strip_whitespace=True, max_length=8)] | None = None
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> Salary:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("salary.min must not exceed salary.max")
+        return self
+
+
+class PostingFields(BaseModel):
+    """Fields shared by create and update; every one optional here."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    title: Title | None = None
+    description: Description | None = None
+    company: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    category: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    tags: list[ShortText] | None = Field(None, max_length=50)
+    requirements: list[Requirement] | None = Field(None, max_length=50)
+    location: Location | None = None
+    experience_level: ExperienceLevel | None = None
+    salary: Salary | None = None
+    status: Status | None = None
+    expires_at: datetime | None = None
+    language: Annotated[str, StringConstraints(strip_whitespace=True, max_length=16)] | None = None
+    listing_type: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
+
+    @field_validator("expires_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class PostingIn(PostingFields):
+    """A full posting as a board sends it: title and description are required."""
+
+    id: Annotated[str, StringConstraints(pattern=ID_PATTERN)] | None = None
+    title: Title
+    description: Description
+
+
+class PostingPatch(PostingFields):
+    """A partial update: only the fields present change."""
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+class LocationOut(BaseModel):
+    city: str | None
+    region: str | None
+    remote: bool
+    hybrid: bool
+
+    @classmethod
+    def of(cls, posting: Posting) -> LocationOut:
+        return cls(
+            city=posting.city, region=posting.region, remote=posting.remote, hybrid=posting.hybrid
+        )
+
+
+class SalaryOut(BaseModel):
+    min: float | None
+    max: float | None
+    currency: str | None
+
+    @classmethod
+    def of(cls, posting: Posting) -> SalaryOut:
+        return cls(min=posting.salary_min, max=posting.salary_max, currency=posting.salary_currency)
+
+
+class PostingSummary(BaseModel):
+    """The fields a list of postings shows (similar lists, fallback)."""
+
+    id: str
+    title: str
+    company: str | None
+    category: str | None
+    location: LocationOut
+    experience_level: str | None
+    salary: SalaryOut
+    created_at: str
+
+    @classmethod
+    def of(cls, posting: Posting) -> PostingSummary:
+        return PostingSummary(
+            id=posting.id,
+            title=posting.title,
+            company=posting.company,
+            category=posting.category,
+            location=LocationOut.of(posting),
+            experience_level=posting.experience_level,
+            salary=SalaryOut.of(posting),
+            created_at=posting.created_at.isoformat(),
+        )
+
+
+class PostingOut(PostingSummary):
+    """The public shape of one posting."""
+
+    listing_type: str
+    description: str
+    tags: list[str]
+    requirements: list[str]
+    status: str
+    expires_at: str | None
+    language: str
+    version: int
+    updated_at: str
+
+    @classmethod
+    def of(cls, posting: Posting) -> PostingOut:
+        return cls(
+            **dict(PostingSummary.of(posting)),
+            listing_type=posting.listing_type,
+            description=posting.description,
+            tags=list(posting.tags or []),
+            requirements=list(posting.requirements or []),
+            status=posting.status,
+            expires_at=posting.expires_at.isoformat() if posting.expires_at else None,
+            language=posting.language,
+            version=posting.version,
+            updated_at=posting.updated_at.isoformat(),
+        )
+
+
+class PostingPage(BaseModel):
+    items: list[PostingOut]
+    total: int
+    limit: int
+    offset: int
