@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from jobsim import queue
+from jobsim.clock import Clock, system_clock
 from jobsim.embedders.base import FloatMatrix, validate_vectors
 from jobsim.errors import PermanentError, TransientError, sanitize
 from jobsim.lists import ListTransaction, SimilarityEngine
@@ -61,7 +62,10 @@ class BatchProcessor:
         engine: SimilarityEngine,
         policy: RetryPolicy,
         secrets: Sequence[str] = (),
+        *,
+        clock: Clock = system_clock,
     ) -> None:
+        self.clock = clock
         self.db = db
         self.vectorizer = vectorizer
         self.engine = engine
@@ -158,8 +162,11 @@ class BatchProcessor:
                     task.id,
                     RetryDecision("fail"),
                     f"posting {task.posting_id!r} no longer exists",
+                    clock=self.clock,
                 )
-            done = queue.complete(session, token, held - {t.id for t in failed_gone})
+            done = queue.complete(
+                session, token, held - {t.id for t in failed_gone}, clock=self.clock
+            )
             report.failed += len(failed_gone)
             report.succeeded += len(done)
             report.skipped += len(plan.skipped)
@@ -200,7 +207,9 @@ class BatchProcessor:
         with self.db.write() as session:
             for task in tasks:
                 decision = self.policy.decide(error, task.attempts)
-                state = queue.settle_failure(session, task.token, task.id, decision, message)
+                state = queue.settle_failure(
+                    session, task.token, task.id, decision, message, clock=self.clock
+                )
                 if state == queue.FAILED:
                     report.failed += 1
                 elif state == queue.QUEUED:

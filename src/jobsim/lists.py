@@ -21,11 +21,11 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from jobsim.clock import Clock, system_clock
 from jobsim.postings.listed import is_active, is_listed
 from jobsim.similarity import FloatArray, Match, PostingMeta, ScoringConfig, VectorIndex
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Counter, Embedding, Posting, SimilarEntry
-from jobsim.storage.types import utcnow
 
 SYNC_COUNTER = "sync_seq"
 META_SYNC_OVERLAP = timedelta(minutes=5)
@@ -64,8 +64,17 @@ class ListTransaction:
 class SimilarityEngine:
     """One per process: the VectorIndex of `model` plus the list maintenance around it."""
 
-    def __init__(self, db: Database, model: str, dims: int, config: ScoringConfig) -> None:
+    def __init__(
+        self,
+        db: Database,
+        model: str,
+        dims: int,
+        config: ScoringConfig,
+        *,
+        clock: Clock = system_clock,
+    ) -> None:
         self.db = db
+        self.clock = clock
         self.model = model
         self.dims = dims
         self.config = config
@@ -79,7 +88,7 @@ class SimilarityEngine:
     def begin(self, session: Session) -> ListTransaction:
         """Lock list writers and catch up with every committed change; call first in a write."""
         self.db.lock_similarity(session)
-        now = utcnow()
+        now = self.clock()
         if self._loaded:
             self._sync(session, now)
         else:

@@ -67,4 +67,3 @@ def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
     handler._jobsim = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.propagate = False
-

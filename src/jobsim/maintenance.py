@@ -9,11 +9,11 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from jobsim import queue, worker_registry
+from jobsim.clock import Clock, system_clock
 from jobsim.postings.listed import active_clause
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Posting, SimilarEntry
-from jobsim.storage.types import utcnow
 
 log = logging.getLogger("jobsim.maintenance")
 
@@ -32,8 +32,10 @@ class MaintenanceReport:
     workers_pruned: int
 
 
-def run_maintenance(db: Database, settings: Settings) -> MaintenanceReport:
-    now = utcnow()
+def run_maintenance(
+    db: Database, settings: Settings, *, clock: Clock = system_clock
+) -> MaintenanceReport:
+    now = clock()
     with db.write() as session:
         expired = list(
             session.scalars(
@@ -50,6 +52,7 @@ def run_maintenance(db: Database, settings: Settings) -> MaintenanceReport:
             expired,
             priority=queue.PRIORITY_REFRESH,
             max_attempts=settings.max_attempts,
+            clock=clock,
         )
         stale_before = now - timedelta(days=settings.recompute_after_days)
         stale = list(
@@ -70,9 +73,13 @@ def run_maintenance(db: Database, settings: Settings) -> MaintenanceReport:
             stale,
             priority=queue.PRIORITY_BACKFILL,
             max_attempts=settings.max_attempts,
+            clock=clock,
         )
         pruned = queue.prune(
-            session, succeeded_older_than=SUCCEEDED_KEPT, failed_older_than=FAILED_KEPT
+            session,
+            succeeded_older_than=SUCCEEDED_KEPT,
+            failed_older_than=FAILED_KEPT,
+            clock=clock,
         )
         silent_for = timedelta(seconds=settings.heartbeat_seconds * 4)
         dead = worker_registry.mark_dead(session, now, silent_for=silent_for)

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from jobsim import queue, worker_registry
 from jobsim.batch import BatchProcessor, BatchReport
+from jobsim.clock import Clock, system_clock
 from jobsim.embedders.base import Embedder
 from jobsim.lists import SimilarityEngine
 from jobsim.maintenance import run_maintenance
@@ -43,8 +44,10 @@ class Worker:
         *,
         recipe: VectorRecipe | None = None,
         worker_id: str | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         self.db = db
         self.embedder = embedder
         self.vectorizer = PostingVectorizer(
@@ -52,12 +55,18 @@ class Worker:
         )
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.engine = SimilarityEngine(
-            db, self.vectorizer.name, self.vectorizer.dims, ScoringConfig.from_settings(settings)
+            db,
+            self.vectorizer.name,
+            self.vectorizer.dims,
+            ScoringConfig.from_settings(settings),
+            clock=clock,
         )
         policy = RetryPolicy(
             settings.retry_base_seconds, settings.retry_cap_seconds, settings.max_attempts
         )
-        self.batches = BatchProcessor(db, self.vectorizer, self.engine, policy, _secrets(settings))
+        self.batches = BatchProcessor(
+            db, self.vectorizer, self.engine, policy, _secrets(settings), clock=clock
+        )
         self.totals = BatchReport()
         self._stop = threading.Event()
         self._finished = threading.Event()
@@ -141,7 +150,7 @@ class Worker:
             return 0
         token, ids = held
         with self.db.write() as session:
-            return queue.release(session, token, ids)
+            return queue.release(session, token, ids, clock=self.clock)
 
     # --- one batch -------------------------------------------------------------------------
 
@@ -153,6 +162,7 @@ class Worker:
             self.id,
             limit=self.settings.batch_size,
             lease_seconds=self.settings.lease_seconds,
+            clock=self.clock,
         )
         report.claimed = len(tasks)
         if not tasks:
@@ -178,7 +188,7 @@ class Worker:
             held = self._held
         try:
             if held is not None:
-                queue.heartbeat(self.db, held[0], self.settings.lease_seconds)
+                queue.heartbeat(self.db, held[0], self.settings.lease_seconds, clock=self.clock)
             self._update_row(state="paused" if self._paused else "running")
         except SQLAlchemyError:
             log.exception("heartbeat failed")
@@ -206,7 +216,7 @@ class Worker:
             return
         self._last_maintenance = time.monotonic()
         try:
-            run_maintenance(self.db, self.settings)
+            run_maintenance(self.db, self.settings, clock=self.clock)
         except SQLAlchemyError:
             log.exception("maintenance failed")
 

@@ -11,7 +11,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from sqlalchemy import delete, select, update
 
 from jobsim import queue
+from jobsim.clock import ManualClock
 from jobsim.embedders.base import FloatMatrix
 from jobsim.errors import PermanentError, RateLimited, TransientError
 from jobsim.postings.listed import is_listed
@@ -209,14 +210,16 @@ def expected_context(a: Posting, b: Posting) -> float:
     return min(level + category + location, 1.0)
 
 
-def assert_lists_exact(db: Database, settings: Settings) -> dict[str, list[str]]:
+def assert_lists_exact(
+    db: Database, settings: Settings, now: datetime | None = None
+) -> dict[str, list[str]]:
     """Every listed posting's stored list equals a brute-force top-N over the stored vectors,
     each score is w_sem * semantic + w_ctx * context, and no list holds an unlisted posting."""
     with db.read() as session:
         postings = {p.id: p for p in session.scalars(select(Posting))}
         entries = list(session.scalars(select(SimilarEntry)))
     vectors = stored_vectors(db)
-    now = utcnow()
+    now = now or utcnow()
     listed = [pid for pid in postings if pid in vectors and is_listed(postings[pid], now)]
     lists: dict[str, list[SimilarEntry]] = defaultdict(list)
     for entry in entries:
@@ -387,18 +390,19 @@ def test_an_expired_posting_leaves_every_list_after_maintenance_and_a_burst(
     create_all(db)
     expiring = {**POSTINGS["icu-nurse"], "title": "Night Shift Intensive Care Nurse"}
     create(db, "expiring", **expiring, expires_at=utcnow() + timedelta(seconds=2))
-    worker = Worker(settings, db, FakeEmbedder())
+    clock = ManualClock()
+    worker = Worker(settings, db, FakeEmbedder(), clock=clock)
     burst(worker)
     assert "nurse" in lists_holding(db, "expiring")
-    time.sleep(max((get_posting(db, "expiring").expires_at - utcnow()).total_seconds(), 0) + 0.1)
+    clock.advance(3)  # past its expiry
 
-    report = run_maintenance(db, settings)
+    report = run_maintenance(db, settings, clock=clock)
     assert report.expired_refills == 1
     assert [t.state for t in tasks_of(db, "expiring", queue.SIMILAR)] == [queue.QUEUED]
     burst(worker)
     assert lists_holding(db, "expiring") == []
-    assert "expiring" not in assert_lists_exact(db, settings)
-    assert run_maintenance(db, settings).expired_refills == 0
+    assert "expiring" not in assert_lists_exact(db, settings, now=clock())
+    assert run_maintenance(db, settings, clock=clock).expired_refills == 0
 
 
 def test_after_a_hundred_rapid_updates_the_vector_is_that_of_the_last_version(
@@ -471,7 +475,8 @@ def test_a_transient_embedder_error_requeues_the_task_with_the_attempt_counted(
 ) -> None:
     create(db, "py-berlin")
     embedder = ScriptedEmbedder(TransientError("upstream timeout after 30s"))
-    worker = Worker(settings, db, embedder)
+    clock = ManualClock()
+    worker = Worker(settings, db, embedder, clock=clock)
     report = worker.run_once()
     assert (report.claimed, report.retried, report.failed) == (1, 1, 0)
     task = only_task(db, "py-berlin")
@@ -481,7 +486,7 @@ def test_a_transient_embedder_error_requeues_the_task_with_the_attempt_counted(
     assert task.run_after <= utcnow() + timedelta(seconds=settings.retry_cap_seconds)
     assert stored_vectors(db) == {}
 
-    time.sleep(settings.retry_cap_seconds + 0.05)
+    clock.advance(settings.retry_cap_seconds)
     burst(worker)
     task = only_task(db, "py-berlin")
     assert task.state == queue.SUCCEEDED
@@ -493,10 +498,11 @@ def test_a_task_that_keeps_failing_transiently_is_dead_lettered_after_max_attemp
     db: Database, settings: Settings
 ) -> None:
     create(db, "py-berlin")
-    worker = Worker(settings, db, AlwaysFailing(TransientError("503 from provider")))
+    clock = ManualClock()
+    worker = Worker(settings, db, AlwaysFailing(TransientError("503 from provider")), clock=clock)
     for _ in range(settings.max_attempts):
         assert worker.run_once().claimed == 1
-        time.sleep(settings.retry_cap_seconds + 0.02)
+        clock.advance(settings.retry_cap_seconds)
     assert worker.run_once().claimed == 0
     task = only_task(db, "py-berlin")
     assert task.state == queue.FAILED
