@@ -24,11 +24,11 @@ from jobsim import queue
 from jobsim.clock import ManualClock
 from jobsim.embedders.base import FloatMatrix
 from jobsim.errors import PermanentError, RateLimited, TransientError
+from jobsim.maintenance import run_maintenance
 from jobsim.postings.listed import is_listed
 from jobsim.postings.recipe import DEFAULT_RECIPE, posting_inputs
 from jobsim.postings.schema import EXPERIENCE_LEVELS, PostingIn, PostingPatch
 from jobsim.postings.writer import PostingWriter
-from jobsim.maintenance import run_maintenance
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Embedding, Posting, SimilarEntry, Task
