@@ -201,7 +201,9 @@ def _embedded_worker(context: Context) -> Iterator[None]:
 @pass_context
 def import_command(context: Context, path: Path, fmt: str | None) -> None:
     """Import postings from JSON, JSON Lines, CSV or mongoexport output."""
-    report = context.service().postings.import_file(path, fmt)
+    from jobsim.importing import import_file
+
+    report = import_file(context.service().postings, path, fmt)
     for error in report.errors[:50]:
         fields = "; ".join(f"{e['field']}: {e['message']}" for e in error.errors)
         click.echo(f"  skipped {error.source}: {fields}", err=True)
@@ -316,11 +318,13 @@ def status(context: Context, as_json: bool) -> None:
 @pass_context
 def demo(context: Context, show: int, then_serve: bool, port: int) -> None:
     """Load the bundled sample postings, embed them, and print similar jobs."""
+    from jobsim.importing import import_file
+
     settings = context.settings
     service = context.service()
     sample = resources.files("jobsim.data").joinpath(SAMPLE_FILE)
     with resources.as_file(sample) as path:
-        report = service.postings.import_file(path)
+        report = import_file(service.postings, path)
     click.echo(
         f"sample postings: {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged ({settings.database_url})"

@@ -8,8 +8,18 @@ raises `ValidationFailed`.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from jobsim import queue
 from jobsim.importing.fields import normalize_record
 from jobsim.importing.formats import detect_format, read_records
 from jobsim.importing.records import ImportRecord
+from jobsim.postings.store import BulkReport, PostingStore
 
-__all__ = ["ImportRecord", "detect_format", "normalize_record", "read_records"]
+__all__ = ["ImportRecord", "detect_format", "import_file", "normalize_record", "read_records"]
+
+
+def import_file(store: PostingStore, path: Path, fmt: str | None = None) -> BulkReport:
+    """Read a file and upsert its postings; imports queue behind live writes (backfill)."""
+    records = ((r.source, r.data, r.error) for r in read_records(path, fmt))
+    return store.bulk_upsert(records, priority=queue.PRIORITY_BACKFILL)

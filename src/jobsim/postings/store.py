@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -120,12 +119,6 @@ class PostingStore:
                 result = self.writer.upsert(session, data, trace_id=trace_id, priority=priority)
                 setattr(report, result.action, getattr(report, result.action) + 1)
                 report.ids.append(result.posting.id)
-
-    def import_file(self, path: Path, fmt: str | None = None) -> BulkReport:
-        from jobsim.importing import read_records
-
-        records = ((r.source, r.data, r.error) for r in read_records(path, fmt))
-        return self.bulk_upsert(records, priority=queue.PRIORITY_BACKFILL)
 
     # --- reads -----------------------------------------------------------------------------
 
