@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import quote
 
-from jobsim.embedders.http import HttpEmbedder
-from jobsim.embedders.limiter import RateLimiter
+from jobsim.embedders.http import HttpEmbedder, response_items
 from jobsim.errors import ConfigurationError, PermanentError
 
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
@@ -24,33 +23,17 @@ class GeminiEmbedder(HttpEmbedder):
 
     provider = "gemini"
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str | None,
-        base_url: str = GEMINI_BASE_URL,
-        name: str | None = None,
-        timeout: float = 30.0,
-        dims: int | None = None,
-        max_batch: int = 100,
-        max_input_chars: int = GEMINI_MAX_INPUT_CHARS,
-        limiter: RateLimiter | None = None,
-    ) -> None:
+    default_base_url = GEMINI_BASE_URL
+    default_max_batch = 100
+    default_max_input_chars = GEMINI_MAX_INPUT_CHARS
+    known_dims = KNOWN_DIMS
+
+    def _check_api_key(self, api_key: str | None, base_url: str) -> None:
         if not api_key:
             raise ConfigurationError("gemini embedder needs an API key (set JOBSIM_GEMINI_API_KEY)")
-        model = model.removeprefix("models/")
-        super().__init__(
-            name=name or f"gemini:{model}",
-            model=model,
-            base_url=base_url,
-            api_key=api_key,
-            timeout=timeout,
-            dims=dims if dims is not None else KNOWN_DIMS.get(model),
-            max_batch=max_batch,
-            max_input_chars=max_input_chars,
-            limiter=limiter,
-        )
+
+    def _normalize_model(self, model: str) -> str:
+        return model.removeprefix("models/")
 
     def _url(self) -> str:
         return f"{self.base_url}/models/{quote(self.model, safe='-._~')}:batchEmbedContents"
@@ -68,13 +51,7 @@ class GeminiEmbedder(HttpEmbedder):
         }
 
     def _vectors(self, payload: object, expected: int) -> object:
-        embeddings = payload.get("embeddings") if isinstance(payload, dict) else None
-        if not isinstance(embeddings, list):
-            raise PermanentError("gemini embeddings response has no 'embeddings' list")
-        if len(embeddings) != expected:
-            raise PermanentError(
-                f"gemini embeddings response has {len(embeddings)} vectors, expected {expected}"
-            )
+        embeddings = response_items(payload, "embeddings", expected, self.provider)
         if not all(isinstance(item, dict) and "values" in item for item in embeddings):
             raise PermanentError("gemini embeddings response item has no 'values'")
         return [item["values"] for item in embeddings]

@@ -11,9 +11,10 @@ from __future__ import annotations
 import abc
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar
 
 import httpx
 import numpy as np
@@ -122,6 +123,18 @@ def to_rows(values: object, provider: str) -> list[list[float]]:
     return values
 
 
+def response_items(payload: object, key: str, expected: int, provider: str) -> list[Any]:
+    """The list under `key` of a decoded response body, checked to hold `expected` items."""
+    items = payload.get(key) if isinstance(payload, dict) else None
+    if not isinstance(items, list):
+        raise PermanentError(f"{provider} embeddings response has no {key!r} list")
+    if len(items) != expected:
+        raise PermanentError(
+            f"{provider} embeddings response has {len(items)} vectors, expected {expected}"
+        )
+    return items
+
+
 def chunks(texts: Sequence[str], size: int) -> list[Sequence[str]]:
     return [texts[start : start + size] for start in range(0, len(texts), size)]
 
@@ -140,39 +153,66 @@ def check_base_url(base_url: str, provider: str) -> str:
 class HttpEmbedder(Embedder):
     """Batching, limiting, dims discovery and validation for a JSON-over-HTTP provider.
 
-    Subclasses describe their wire format with `_url`, `_body`, `_headers` and `_vectors`.
-    When `dims` is not known up front it is discovered from the first response (check() makes
-    one tiny request for that); reading `dims` before then triggers that request.
+    Subclasses describe their provider with class attributes (`provider`, `default_base_url`,
+    `default_max_batch`, `default_max_input_chars`, `known_dims`), adjust construction through the
+    `_check_api_key`, `_normalize_model` and `_default_max_input_chars` hooks, and describe their
+    wire format with `_url`, `_body`, `_headers` and `_vectors`.
+    When `dims` is not known up front (neither given nor in `known_dims`) it is discovered from
+    the first response (check() makes one tiny request for that); reading `dims` before then
+    triggers that request.
     """
 
-    provider: str = "http"
+    provider: ClassVar[str] = "http"
+    default_base_url: ClassVar[str]
+    default_max_batch: ClassVar[int]
+    default_max_input_chars: ClassVar[int]
+    known_dims: ClassVar[Mapping[str, int]] = {}
 
     def __init__(
         self,
-        *,
-        name: str,
         model: str,
-        base_url: str,
-        api_key: str | None,
-        timeout: float,
-        dims: int | None,
-        max_batch: int,
-        max_input_chars: int,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        name: str | None = None,
+        timeout: float = 30.0,
+        dims: int | None = None,
+        max_batch: int | None = None,
+        max_input_chars: int | None = None,
         limiter: RateLimiter | None = None,
     ) -> None:
+        if base_url is None:
+            base_url = self.default_base_url
+        self._check_api_key(api_key, base_url)
+        model = self._normalize_model(model)
+        if max_input_chars is None:
+            max_input_chars = self._default_max_input_chars(model)
+        if max_batch is None:
+            max_batch = self.default_max_batch
         if not model:
             raise ConfigurationError(f"{self.provider} model name is empty")
         if max_batch < 1:
             raise ConfigurationError("max_batch must be >= 1")
-        self.name = name
+        self.name = name or f"{self.provider}:{model}"
         self.model = model
         self.base_url = check_base_url(base_url, self.provider)
         self._api_key = api_key or None
-        self._dims = dims
+        self._dims = dims if dims is not None else self.known_dims.get(model)
         self.max_batch = max_batch
         self.max_input_chars = max_input_chars
         self.limiter = limiter or RateLimiter()
         self._client = httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False)
+
+    def _check_api_key(self, api_key: str | None, base_url: str) -> None:
+        """Raise ConfigurationError when this provider cannot work without a key; default: none."""
+
+    def _normalize_model(self, model: str) -> str:
+        """The model name as the provider's URLs and bodies want it; default: unchanged."""
+        return model
+
+    def _default_max_input_chars(self, model: str) -> int:
+        """`max_input_chars` when the caller gives none; default: `default_max_input_chars`."""
+        return self.default_max_input_chars
 
     @property
     def dims(self) -> int:

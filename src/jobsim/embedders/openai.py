@@ -6,8 +6,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from jobsim.embedders.http import HttpEmbedder
-from jobsim.embedders.limiter import RateLimiter
+from jobsim.embedders.http import HttpEmbedder, response_items
 from jobsim.errors import ConfigurationError, PermanentError
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -35,38 +34,19 @@ class OpenAIEmbedder(HttpEmbedder):
 
     provider = "openai"
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str | None = None,
-        base_url: str = OPENAI_BASE_URL,
-        name: str | None = None,
-        timeout: float = 30.0,
-        dims: int | None = None,
-        max_batch: int = 128,
-        max_input_chars: int | None = None,
-        limiter: RateLimiter | None = None,
-    ) -> None:
+    default_base_url = OPENAI_BASE_URL
+    default_max_batch = 128
+    known_dims = KNOWN_DIMS
+
+    def _check_api_key(self, api_key: str | None, base_url: str) -> None:
         if is_official_openai(base_url) and not api_key:
             raise ConfigurationError(
                 "openai embedder needs an API key (set JOBSIM_OPENAI_API_KEY); a key is only "
                 "optional for a custom JOBSIM_OPENAI_BASE_URL such as vLLM or Ollama"
             )
-        if max_input_chars is None:
-            known = model in KNOWN_DIMS
-            max_input_chars = OPENAI_MAX_INPUT_CHARS if known else DEFAULT_MAX_INPUT_CHARS
-        super().__init__(
-            name=name or f"openai:{model}",
-            model=model,
-            base_url=base_url,
-            api_key=api_key,
-            timeout=timeout,
-            dims=dims if dims is not None else KNOWN_DIMS.get(model),
-            max_batch=max_batch,
-            max_input_chars=max_input_chars,
-            limiter=limiter,
-        )
+
+    def _default_max_input_chars(self, model: str) -> int:
+        return OPENAI_MAX_INPUT_CHARS if model in self.known_dims else DEFAULT_MAX_INPUT_CHARS
 
     def _url(self) -> str:
         return f"{self.base_url}/embeddings"
@@ -78,13 +58,7 @@ class OpenAIEmbedder(HttpEmbedder):
         return {"model": self.model, "input": list(texts), "encoding_format": "float"}
 
     def _vectors(self, payload: object, expected: int) -> object:
-        data = payload.get("data") if isinstance(payload, dict) else None
-        if not isinstance(data, list):
-            raise PermanentError("openai embeddings response has no 'data' list")
-        if len(data) != expected:
-            raise PermanentError(
-                f"openai embeddings response has {len(data)} vectors, expected {expected}"
-            )
+        data = response_items(payload, "data", expected, self.provider)
         by_index: dict[int, object] = {}
         for item in data:
             if not isinstance(item, dict) or "embedding" not in item:
