@@ -1,47 +1,9 @@
-"""Test doubles shipped with jobsim.
-
-FakeEmbedder is a deterministic stand-in for a real model, for fast tests and demos without
-a model: a text's vector is the normalised sum of hashed word (and word-bigram) features, so
-texts that share words are close and unrelated texts are nearly orthogonal. It is not a
-semantic model and must never be used to judge quality.
-"""
+"""Test doubles shipped with jobsim, for tests and demos without a model or a real clock:
+FakeEmbedder (a deterministic hashed bag of words, never a judge of quality) and ManualClock."""
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import re
-from collections.abc import Sequence
+from jobsim.clock import ManualClock
+from jobsim.embedders.fake import FakeEmbedder
 
-import numpy as np
-
-from jobsim.embedders.base import Embedder, FloatMatrix, validate_vectors
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-class FakeEmbedder(Embedder):
-    def __init__(self, dims: int = 64, name: str = "fake:hash") -> None:
-        self.name = name
-        self.dims = dims
-        self.max_batch = 256
-        self.max_input_chars = 4000
-        self.calls: list[int] = []
-
-    def embed(self, texts: Sequence[str]) -> FloatMatrix:
-        self.calls.append(len(texts))
-        rows = [self._vector(text) for text in texts]
-        return validate_vectors(np.array(rows, dtype=np.float32), len(texts), self.dims)
-
-    def _vector(self, text: str) -> np.ndarray:
-        vector = np.zeros(self.dims, dtype=np.float32)
-        words = [w.lower() for w in _WORD.findall(text)]
-        features = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
-        for feature in features:
-            digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
-            index = int.from_bytes(digest[:4], "little") % self.dims
-            sign = 1.0 if digest[4] & 1 else -1.0
-            vector[index] += sign
-        if not vector.any():
-            vector[0] = 1.0
-        return vector
+__all__ = ["FakeEmbedder", "ManualClock"]

@@ -117,7 +117,7 @@ def _gemini(spec: str, model: str, settings: Settings) -> Embedder:
 
 
 def _fake(spec: str, model: str, settings: Settings) -> Embedder:
-    from jobsim.testing import FakeEmbedder
+    from jobsim.embedders.fake import FakeEmbedder
 
     try:
         dims = int(model)
