@@ -52,6 +52,11 @@ class Context:
                 raise click.ClickException(f"invalid configuration: {problems}") from None
         return self._settings
 
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+            self._db = None
+
     def database(self, *, upgrade: bool = True) -> Database:
         if self._db is None:
             self._db = Database(self.settings.database_url)
@@ -113,6 +118,7 @@ def main(
     """jobsim: semantic similar jobs for job boards."""
     configure_logging(log_level)
     ctx.obj = Context({"database_url": database_url, "embedder": embedder, "log_level": log_level})
+    ctx.call_on_close(ctx.obj.close)
 
 
 @main.group()

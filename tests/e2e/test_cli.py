@@ -1,6 +1,6 @@
-"""The real `jobsim` command in subprocesses, on a SQLite file (and once on PostgreSQL), with the
-fast fake embedder: import, worker, similar, status, backfill, graceful shutdown, mongoexport
-input, and the quick start with the real local model."""
+"""The real `jobsim` command in subprocesses, on a SQLite file and on the PostgreSQL server, with
+the fast fake embedder: import, worker, similar, status, backfill, graceful shutdown, mongoexport
+input, schema set-up on each backend, and the quick start with the real local model."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from jobsim.settings import DEFAULT_EMBEDDER
+from jobsim.storage import migrate
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Posting
 from jobsim.storage.models import Worker as WorkerRow
@@ -137,25 +139,66 @@ def write_csv(directory: Path, *, broken_row: bool = True) -> Path:
     return path
 
 
-# --- one imported and embedded SQLite database, shared by the read-only tests -----------------
+@contextmanager
+def new_postgres_database(postgres_url: str) -> Iterator[str]:
+    """A new, empty database (no schema yet) on the test PostgreSQL server, dropped afterwards."""
+    server = make_url(postgres_url)
+    name = f"jobsim_cli_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(
+        server.set(drivername="postgresql+psycopg", database="postgres"),
+        isolation_level="AUTOCOMMIT",
+    )
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield server.set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+# --- one imported and embedded database per backend, shared by the read-only tests -------------
 
 
 @dataclass(frozen=True)
 class Imported:
     directory: Path
     env: dict[str, str]
+    # PostgreSQL only: the import tried before `jobsim db upgrade`, and the upgrade itself.
+    refused: subprocess.CompletedProcess[str] | None
+    upgraded: subprocess.CompletedProcess[str] | None
     imported: subprocess.CompletedProcess[str]
     worker: subprocess.CompletedProcess[str]
 
 
-@pytest.fixture(scope="module")
-def imported(tmp_path_factory: pytest.TempPathFactory) -> Imported:
-    directory = tmp_path_factory.mktemp("cli")
-    env = cli_env(f"sqlite:///{directory / 'jobsim.db'}")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def imported(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Imported]:
+    """The CLI sets each backend up its own way: a SQLite file that does not exist yet is created
+    and migrated by the first command; an empty PostgreSQL database needs `jobsim db upgrade`."""
+    backend: str = request.param
+    directory = tmp_path_factory.mktemp(f"cli-{backend}")
     csv_path = write_csv(directory)
-    imported = jobsim("import", str(csv_path), env=env, cwd=directory)
-    worker = jobsim("worker", "--burst", env=env, cwd=directory)
-    return Imported(directory, env, imported, worker)
+
+    def import_and_embed(
+        env: dict[str, str],
+        refused: subprocess.CompletedProcess[str] | None = None,
+        upgraded: subprocess.CompletedProcess[str] | None = None,
+    ) -> Imported:
+        imported = jobsim("import", str(csv_path), env=env, cwd=directory)
+        worker = jobsim("worker", "--burst", env=env, cwd=directory)
+        return Imported(directory, env, refused, upgraded, imported, worker)
+
+    if backend == "sqlite":
+        yield import_and_embed(cli_env(f"sqlite:///{directory / 'jobsim.db'}"))
+        return
+    with new_postgres_database(request.getfixturevalue("postgres_url")) as url:
+        env = cli_env(url)
+        refused = jobsim("import", str(csv_path), env=env, cwd=directory)
+        upgraded = jobsim("db", "upgrade", env=env, cwd=directory)
+        yield import_and_embed(env, refused, upgraded)
 
 
 def test_importing_a_csv_stores_the_valid_rows_and_reports_the_invalid_one_by_line(
@@ -180,6 +223,35 @@ def test_importing_a_csv_stores_the_valid_rows_and_reports_the_invalid_one_by_li
     assert stored["py-berlin"].tags == ["python", "django", "postgresql"]
     assert (stored["py-berlin"].company, stored["py-berlin"].city) == ("Acme", "Berlin")
     assert stored["nurse"].tags == ["nursing", "patient care"]
+
+
+@pytest.mark.parametrize("imported", ["sqlite"], indirect=True)
+def test_on_sqlite_the_first_command_creates_and_migrates_the_database_file_itself(
+    imported: Imported,
+) -> None:
+    # SQLite only: PostgreSQL is never migrated implicitly (the test below).
+    database = Database(imported.env["JOBSIM_DATABASE_URL"])
+    try:
+        revision = migrate.current_revision(database)
+    finally:
+        database.dispose()
+
+    assert (imported.directory / "jobsim.db").is_file()
+    assert revision is not None
+    assert revision == migrate.head_revision()
+
+
+@pytest.mark.parametrize("imported", ["postgresql"], indirect=True)
+def test_on_postgresql_the_cli_refuses_an_unmigrated_database_until_db_upgrade(
+    imported: Imported,
+) -> None:
+    assert imported.refused is not None and imported.upgraded is not None
+
+    assert imported.refused.returncode != 0
+    assert "jobsim db upgrade" in imported.refused.stderr
+    assert ok(imported.upgraded).startswith("database at revision ")
+    assert imported.imported.returncode == 1  # the broken row, as on SQLite
+    assert not (imported.directory / "jobsim.db").exists()  # no SQLite file on the side
 
 
 def test_worker_burst_embeds_every_imported_posting_and_exits(imported: Imported) -> None:
@@ -239,10 +311,9 @@ def test_status_json_shows_full_coverage_and_nothing_queued(imported: Imported) 
 
 
 def test_backfill_dry_run_counts_nothing_after_embedding_and_everything_after_a_model_change(
-    tmp_path: Path,
+    database_url: str, tmp_path: Path
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'jobsim.db'}"
-    old, new = cli_env(url), cli_env(url, embedder="fake:32")
+    old, new = cli_env(database_url), cli_env(database_url, embedder="fake:32")
     ok(jobsim("import", str(write_csv(tmp_path, broken_row=False)), env=old, cwd=tmp_path))
     ok(jobsim("worker", "--burst", env=old, cwd=tmp_path))
 
@@ -282,15 +353,14 @@ def wait_for(condition: Any, timeout: float, what: str) -> None:
 
 
 def test_a_running_worker_stops_on_sigterm_within_the_grace_period_and_is_marked_stopped(
-    tmp_path: Path,
+    database_url: str, tmp_path: Path
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'jobsim.db'}"
     grace = 5.0
     env = cli_env(
-        url, shutdown_grace_seconds=str(grace), poll_seconds="0.1", heartbeat_seconds="0.5"
+        database_url, shutdown_grace_seconds=str(grace), poll_seconds="0.1", heartbeat_seconds="0.5"
     )
     ok(jobsim("import", str(write_csv(tmp_path, broken_row=False)), env=env, cwd=tmp_path))
-    database = Database(url)
+    database = Database(database_url)
 
     def workers() -> list[WorkerRow]:
         with database.read() as session:
@@ -374,17 +444,16 @@ MONGOEXPORT_LINES = [
 
 
 def test_a_mongoexport_json_lines_file_imports_with_object_ids_and_extended_json(
-    tmp_path: Path,
+    database_url: str, tmp_path: Path
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'jobsim.db'}"
-    env = cli_env(url)
+    env = cli_env(database_url)
     path = tmp_path / "jobs.json"  # mongoexport writes JSON Lines, even into a .json file
     path.write_text("".join(json.dumps(line) + "\n" for line in MONGOEXPORT_LINES))
 
     output = ok(jobsim("import", str(path), env=env, cwd=tmp_path))
 
     assert "2 created" in output and "1 deleted skipped" in output and "0 rejected" in output
-    database = Database(url)
+    database = Database(database_url)
     try:
         with database.read() as session:
             stored = {p.id: p for p in session.scalars(select(Posting))}
@@ -405,58 +474,10 @@ def test_a_mongoexport_json_lines_file_imports_with_object_ids_and_extended_json
     assert [item["id"] for item in result["data"]] == ["64b7f0c2a1b2c3d4e5f60719"]
 
 
-# --- PostgreSQL --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def empty_postgres_url(postgres_url: str) -> Iterator[str]:
-    """A new, empty database on the test PostgreSQL server (no schema yet), dropped afterwards."""
-    server = make_url(postgres_url)
-    name = f"jobsim_cli_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(
-        server.set(drivername="postgresql+psycopg", database="postgres"),
-        isolation_level="AUTOCOMMIT",
-    )
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        yield server.set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
-
-
-def test_the_cli_imports_embeds_and_answers_on_postgresql_after_db_upgrade(
-    empty_postgres_url: str, tmp_path: Path
-) -> None:
-    env = cli_env(empty_postgres_url)
-    csv_path = write_csv(tmp_path)
-
-    refused = jobsim("import", str(csv_path), env=env, cwd=tmp_path)
-    upgraded = ok(jobsim("db", "upgrade", env=env, cwd=tmp_path))
-    imported = jobsim("import", str(csv_path), env=env, cwd=tmp_path)
-    worker = ok(jobsim("worker", "--burst", env=env, cwd=tmp_path))
-    similar = as_json(jobsim("similar", "py-berlin", "--json", env=env, cwd=tmp_path))
-    status = as_json(jobsim("status", "--json", env=env, cwd=tmp_path))
-
-    assert refused.returncode != 0
-    assert "jobsim db upgrade" in refused.stderr
-    assert upgraded.startswith("database at revision ")
-    assert imported.returncode == 1
-    assert f"jobs.csv:{BROKEN_LINE}" in imported.stderr
-    assert "6 created" in imported.stdout
-    assert "embedded 6" in worker
-    assert similar["method"] == "semantic"
-    assert similar["data"][0]["id"] == "py-munich"
-    assert status["embeddings"]["coverage"] == 1.0
-    assert queued_or_running(status) == 0
-    assert not (tmp_path / "jobsim.db").exists()
-
-
 # --- the quick start with the real model -------------------------------------------------------
 
 
+# SQLite only: the quick start is the zero-configuration default, a SQLite file in the cwd.
 @pytest.mark.slow
 def test_demo_with_the_default_local_model_prints_semantic_similar_jobs(tmp_path: Path) -> None:
     env = cli_env(f"sqlite:///{tmp_path / 'demo.db'}", embedder=None)
