@@ -128,6 +128,7 @@ def test_the_semantic_views_embed_the_gloss_and_the_lexical_view_the_original(
 ) -> None:
     glossary = find_glossary(str(dictionaries))
     embedder = FakeEmbedder(32)
+
     def recipe(views: str) -> VectorRecipe:
         return VectorRecipe(embedder.name, DEFAULT_RECIPE, Views.parse(views), glossary)
 
@@ -158,14 +159,16 @@ def test_the_dictionaries_are_part_of_the_vector_model_name(dictionaries: Path) 
     # The lexical view reads the original title, so alone it does not depend on them.
     assert "#gloss" not in vector_model_name("local:x", Views.parse("lexical:1"), glossary=glossary)
     assert "#gloss" in vector_model_name("local:x", Views.parse("full:1"), glossary=glossary)
-    assert VectorRecipe.from_settings(Settings(glossary_dir=str(dictionaries))).model == vector_model_name(
-        "local:all-MiniLM-L6-v2", mixed, DEFAULT_RECIPE, glossary
-    )
+    assert VectorRecipe.from_settings(
+        Settings(glossary_dir=str(dictionaries))
+    ).model == vector_model_name("local:all-MiniLM-L6-v2", mixed, DEFAULT_RECIPE, glossary)
 
 
 def test_the_content_hash_changes_with_the_language_which_decides_the_gloss() -> None:
     embedder = FakeEmbedder(8)
-    vectorizer = PostingVectorizer(embedder, VectorRecipe(embedder.name, views=Views.parse("title:1")))
+    vectorizer = PostingVectorizer(
+        embedder, VectorRecipe(embedder.name, views=Views.parse("title:1"))
+    )
 
     polish = vectorizer.inputs(posting("Operator", "pl")).content_hash
     english = vectorizer.inputs(posting("Operator", "en")).content_hash

@@ -5,13 +5,12 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from jobsim.errors import ValidationFailed
-from jobsim.postings.recipe import DEFAULT_RECIPE, posting_inputs
+from jobsim.errors import ConfigurationError, ValidationFailed
 from jobsim.lexical import char_ngrams, lexical_vector
+from jobsim.postings.recipe import DEFAULT_RECIPE, posting_inputs
 from jobsim.settings import Settings
 from jobsim.storage.models import Posting
 from jobsim.testing import FakeEmbedder
-from jobsim.errors import ConfigurationError
 from jobsim.vector_recipe import VectorRecipe, Views, vector_model_name
 from jobsim.vectorizer import PostingVectorizer
 
