@@ -6,11 +6,11 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import not_, select
 
 from jobsim import queue, worker_registry
 from jobsim.clock import Clock, system_clock
-from jobsim.postings.listed import active_clause
+from jobsim.postings.listed import active_clause, unexpired_clause
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Posting, SimilarEntry
@@ -42,7 +42,7 @@ def run_maintenance(
                 select(SimilarEntry.similar_id)
                 .distinct()
                 .join(Posting, Posting.id == SimilarEntry.similar_id)
-                .where(Posting.expires_at.is_not(None), Posting.expires_at <= now)
+                .where(not_(unexpired_clause(now)))
                 .limit(STALE_BATCH)
             )
         )

@@ -23,9 +23,14 @@ def active_clause() -> ColumnElement[bool]:
     return and_(Posting.status == ACTIVE, Posting.is_deleted.is_(False))
 
 
+def unexpired_clause(now: datetime) -> ColumnElement[bool]:
+    """SQL: no expiry, or one after `now`."""
+    return or_(Posting.expires_at.is_(None), Posting.expires_at > now)
+
+
 def listed_clause(now: datetime) -> ColumnElement[bool]:
     """SQL: listed at `now`."""
-    return and_(active_clause(), or_(Posting.expires_at.is_(None), Posting.expires_at > now))
+    return and_(active_clause(), unexpired_clause(now))
 
 
 def is_active(posting: Posting) -> bool:
