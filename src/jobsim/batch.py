@@ -117,9 +117,10 @@ class BatchProcessor:
             posting = postings.get(posting_id)
             if posting is None:
                 plan.gone.append(posting_id)
-            elif queue.EMBED in kinds[posting_id] and is_active(posting):
+            elif kinds[posting_id] & {queue.EMBED, queue.REEMBED} and is_active(posting):
                 inputs = self.vectorizer.inputs(posting)
-                if current.get(posting_id) == inputs.content_hash:
+                forced = queue.REEMBED in kinds[posting_id]
+                if current.get(posting_id) == inputs.content_hash and not forced:
                     plan.lists_only.append(posting_id)
                 else:
                     plan.to_embed[posting_id] = inputs

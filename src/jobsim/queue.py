@@ -29,8 +29,9 @@ from jobsim.storage.engine import Database, affected_rows
 from jobsim.storage.models import Task
 
 EMBED = "embed"
+REEMBED = "reembed"  # embed even when a vector for the same text exists (an operator's choice)
 SIMILAR = "similar"
-KINDS = (EMBED, SIMILAR)
+KINDS = (EMBED, REEMBED, SIMILAR)
 
 QUEUED = "queued"
 RUNNING = "running"

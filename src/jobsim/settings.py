@@ -6,6 +6,8 @@ model name) is built from them once at start-up, in jobsim.vector_recipe.VectorR
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -64,12 +66,46 @@ class Settings(BaseSettings):
         0, ge=0, description="pause claiming above this RSS; 0 = off"
     )
     maintenance_seconds: float = Field(60.0, gt=0)
+    # How long finished tasks and gone workers are kept (maintenance prunes them after).
+    succeeded_tasks_kept_days: float = Field(1.0, gt=0)
+    failed_tasks_kept_days: float = Field(7.0, gt=0)
+    stopped_workers_kept_days: float = Field(7.0, gt=0)
+    # A worker silent for this many heartbeats is dead; its leases are released.
+    dead_after_heartbeats: float = Field(4.0, ge=2)
 
     # HTTP API.
     api_key: SecretStr | None = None
     max_body_bytes: int = Field(5_000_000, ge=1024)
     max_bulk_items: int = Field(1000, ge=1)
+
+    # Operations: the admin API and dashboard need this token (Authorization: Bearer ...).
+    admin_token: SecretStr | None = None
+    admin_failed_auth_per_minute: int = Field(10, ge=1)
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    # /api/health/embeddings is "degraded" past these (the seed's: < 100 pending, < 50 failed,
+    # at least one live worker).
+    health_max_queued: int = Field(100, ge=0)
+    health_max_failed: int = Field(50, ge=0)
+    health_min_workers: int = Field(1, ge=0)
+
+    # Alerts by email (SMTP) and webhook; each condition alerts when it starts and when it clears.
+    alert_webhook_url: str = ""
+    alert_email_to: str = Field("", description="comma-separated addresses")
+    alert_email_from: str = "jobsim@localhost"
+    smtp_host: str = ""
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    alert_backlog_threshold: int = Field(1000, ge=1, description="queued tasks")
+    alert_failure_rate_threshold: float = Field(
+        0.2, gt=0, le=1, description="failed / finished attempts over the last 15 minutes"
+    )
+    alert_failure_rate_min_tasks: int = Field(20, ge=1)
+    alert_dead_letter_threshold: int = Field(50, ge=1)
+    alert_disk_free_min_percent: float = Field(10.0, ge=0, le=100)
 
     @model_validator(mode="after")
     def _heartbeat_shorter_than_lease(self) -> Settings:

@@ -227,12 +227,15 @@ class Worker:
         log.info("worker started", extra={"worker": self.id, "embedder": self.vectorizer.name})
 
     def _update_row(self, **values: object) -> None:
+        with self._held_lock:
+            in_hand = len(self._held[1]) if self._held is not None else 0
         worker_registry.report(
             self.db,
             self.id,
             memory_mb=self._memory_mb(),
             processed=self.totals.succeeded,
             failed=self.totals.failed,
+            current_batch=in_hand,
             **values,
         )
 

@@ -7,6 +7,7 @@ compares the migrated schema with these models on both databases.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -183,6 +184,32 @@ class Worker(Base):
     processed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     memory_mb: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # Tasks in the batch in hand (0 between batches).
+    current_batch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # This process's counters (jobsim.metrics), written at each heartbeat; /metrics sums them.
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class RuntimeSetting(Base):
+    """A setting changed at run time (the log level) that every process picks up."""
+
+    __tablename__ = "runtime_settings"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Alert(Base):
+    """One alert condition's state, so it is sent once when it starts and once when it clears,
+    by exactly one process."""
+
+    __tablename__ = "alerts"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    detail: Mapped[str | None] = mapped_column(Text)
 
 
 class Counter(Base):
