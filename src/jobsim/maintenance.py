@@ -1,12 +1,15 @@
-"""Periodic upkeep every worker runs: expiry, stale lists, task and worker pruning."""
+"""Periodic upkeep every worker runs: lists that hold expired postings or went stale, finished
+tasks past their retention, and workers that died (marked dead, their leases released) or left
+long ago."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import not_, select
+from sqlalchemy.orm import Session
 
 from jobsim import queue, worker_registry
 from jobsim.clock import Clock, system_clock
@@ -17,10 +20,8 @@ from jobsim.storage.models import Posting, SimilarEntry
 
 log = logging.getLogger("jobsim.maintenance")
 
-SUCCEEDED_KEPT = timedelta(days=1)
-FAILED_KEPT = timedelta(days=7)
-STOPPED_WORKERS_KEPT = timedelta(days=7)
 STALE_BATCH = 1000
+DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class MaintenanceReport:
     tasks_pruned: int
     workers_marked_dead: int
     workers_pruned: int
+    leases_released: int = 0
 
 
 def run_maintenance(
@@ -37,54 +39,72 @@ def run_maintenance(
 ) -> MaintenanceReport:
     now = clock()
     with db.write() as session:
-        expired = list(
-            session.scalars(
-                select(SimilarEntry.similar_id)
-                .distinct()
-                .join(Posting, Posting.id == SimilarEntry.similar_id)
-                .where(not_(unexpired_clause(now)))
-                .limit(STALE_BATCH)
-            )
-        )
-        queue.enqueue_many(
-            session,
-            queue.SIMILAR,
-            expired,
-            priority=queue.PRIORITY_REFRESH,
-            max_attempts=settings.max_attempts,
-            clock=clock,
-        )
-        stale_before = now - timedelta(days=settings.recompute_after_days)
-        stale = list(
-            session.scalars(
-                select(Posting.id)
-                .where(
-                    active_clause(),
-                    Posting.similar_computed_at.is_not(None),
-                    Posting.similar_computed_at < stale_before,
-                )
-                .order_by(Posting.similar_computed_at)
-                .limit(STALE_BATCH)
-            )
-        )
-        queue.enqueue_many(
-            session,
-            queue.SIMILAR,
-            stale,
-            priority=queue.PRIORITY_BACKFILL,
-            max_attempts=settings.max_attempts,
-            clock=clock,
-        )
+        expired = _refresh_lists_holding_expired(session, settings, now, clock)
+        stale = _recompute_stale_lists(session, settings, now, clock)
         pruned = queue.prune(
             session,
-            succeeded_older_than=SUCCEEDED_KEPT,
-            failed_older_than=FAILED_KEPT,
+            succeeded_older_than=settings.succeeded_tasks_kept_days * DAY,
+            failed_older_than=settings.failed_tasks_kept_days * DAY,
             clock=clock,
         )
-        silent_for = timedelta(seconds=settings.heartbeat_seconds * 4)
+        silent_for = timedelta(seconds=settings.heartbeat_seconds * settings.dead_after_heartbeats)
         dead = worker_registry.mark_dead(session, now, silent_for=silent_for)
-        removed = worker_registry.prune(session, now, older_than=STOPPED_WORKERS_KEPT)
-    report = MaintenanceReport(len(expired), len(stale), pruned, dead, removed)
+        released = queue.release_leases_of(session, dead, clock=clock)
+        removed = worker_registry.prune(
+            session, now, older_than=settings.stopped_workers_kept_days * DAY
+        )
+    report = MaintenanceReport(len(expired), len(stale), pruned, len(dead), removed, released)
     if any(vars(report).values()):
         log.info("maintenance", extra=vars(report))
     return report
+
+
+def _refresh_lists_holding_expired(
+    session: Session, settings: Settings, now: datetime, clock: Clock
+) -> list[str]:
+    """Expired postings still in someone's list: each list holding one is refilled."""
+    expired = list(
+        session.scalars(
+            select(SimilarEntry.similar_id)
+            .distinct()
+            .join(Posting, Posting.id == SimilarEntry.similar_id)
+            .where(not_(unexpired_clause(now)))
+            .limit(STALE_BATCH)
+        )
+    )
+    _queue_similar(session, expired, queue.PRIORITY_REFRESH, settings, clock)
+    return expired
+
+
+def _recompute_stale_lists(
+    session: Session, settings: Settings, now: datetime, clock: Clock
+) -> list[str]:
+    """Active postings whose list is older than the recompute interval (the seed's weekly job)."""
+    stale_before = now - timedelta(days=settings.recompute_after_days)
+    stale = list(
+        session.scalars(
+            select(Posting.id)
+            .where(
+                active_clause(),
+                Posting.similar_computed_at.is_not(None),
+                Posting.similar_computed_at < stale_before,
+            )
+            .order_by(Posting.similar_computed_at)
+            .limit(STALE_BATCH)
+        )
+    )
+    _queue_similar(session, stale, queue.PRIORITY_BACKFILL, settings, clock)
+    return stale
+
+
+def _queue_similar(
+    session: Session, ids: list[str], priority: int, settings: Settings, clock: Clock
+) -> None:
+    queue.enqueue_many(
+        session,
+        queue.SIMILAR,
+        ids,
+        priority=priority,
+        max_attempts=settings.max_attempts,
+        clock=clock,
+    )

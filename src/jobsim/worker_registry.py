@@ -46,14 +46,15 @@ def report(db: Database, worker_id: str, **values: Any) -> None:
         )
 
 
-def mark_dead(session: Session, now: datetime, *, silent_for: timedelta) -> int:
-    """Workers that stopped heartbeating without signing off."""
+def mark_dead(session: Session, now: datetime, *, silent_for: timedelta) -> list[str]:
+    """Mark the workers that stopped heartbeating without signing off; returns their ids."""
     result = session.execute(
         update(Worker)
         .where(Worker.state.in_(ALIVE_STATES), Worker.heartbeat_at < now - silent_for)
         .values(state="dead")
+        .returning(Worker.id)
     )
-    return affected_rows(result)
+    return list(result.scalars())
 
 
 def prune(session: Session, now: datetime, *, older_than: timedelta) -> int:

@@ -346,3 +346,21 @@ def test_maintenance_never_lowers_the_priority_of_a_task_already_queued_for_a_ne
     assert report.stale_recomputes == 1
     assert task_ids(db) == {queued_id}
     assert queued(db) == {(queue.SIMILAR, "stale"): queue.PRIORITY_NEW}
+
+
+def test_a_dead_worker_leases_are_released_so_the_next_claim_takes_its_tasks_at_once(
+    db: Database, settings: Settings
+) -> None:
+    quiet = silent_worker_settings(settings)
+    add_posting(db, "held")
+    add_worker(db, "worker-1", "running", silent_for=timedelta(minutes=10))
+    held = add_task(db, "held", queue.RUNNING, age=timedelta(minutes=11), kind=queue.EMBED)
+    assert queue.claim(db, "worker-2", limit=10, lease_seconds=60) == []  # lease still valid
+
+    report = run_maintenance(db, quiet)
+
+    assert (report.workers_marked_dead, report.leases_released) == (1, 1)
+    assert worker_states(db)["worker-1"] == "dead"
+    claimed = queue.claim(db, "worker-2", limit=10, lease_seconds=60)
+    assert [task.id for task in claimed] == [held]
+    assert claimed[0].attempts == 2  # the dead worker's attempt counts, as for any lost lease

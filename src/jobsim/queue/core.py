@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, text, update
@@ -60,7 +60,7 @@ class ClaimedTask:
     token: str
 
 
-def _of_posting(kind: str, posting_id: str) -> ColumnElement[bool]:
+def same_posting(kind: str, posting_id: str) -> ColumnElement[bool]:
     return and_(Task.kind == kind, Task.posting_id == posting_id)
 
 
@@ -151,14 +151,14 @@ def enqueue_many(
 def cancel_queued(session: Session, kind: str, posting_id: str) -> int:
     """Drop a posting's queued task of `kind` (e.g. an embed of a posting just deleted)."""
     result = session.execute(
-        delete(Task).where(_of_posting(kind, posting_id), Task.state == QUEUED)
+        delete(Task).where(same_posting(kind, posting_id), Task.state == QUEUED)
     )
     return affected_rows(result)
 
 
 def has_pending(session: Session, kind: str, posting_id: str) -> bool:
     """Whether a task of `kind` for this posting is queued or running."""
-    pending = select(Task.id).where(_of_posting(kind, posting_id), Task.state.in_(_PENDING))
+    pending = select(Task.id).where(same_posting(kind, posting_id), Task.state.in_(_PENDING))
     return session.scalar(pending.limit(1)) is not None
 
 
@@ -317,7 +317,7 @@ def _requeue(
     if task is None:
         return None
     sibling = session.scalar(
-        select(Task.id).where(_of_posting(task.kind, task.posting_id), Task.state == QUEUED)
+        select(Task.id).where(same_posting(task.kind, task.posting_id), Task.state == QUEUED)
     )
     if sibling is not None:
         # A newer queued task already covers this posting; it carries the work forward.
@@ -352,32 +352,6 @@ def _finish(
         .execution_options(synchronize_session=False)
     )
     return set(result.scalars())
-
-
-# --- operations ------------------------------------------------------------------------------
-
-
-def counts(session: Session) -> dict[str, dict[str, int]]:
-    """{kind: {state: count}} with every kind and state present."""
-    table = {kind: dict.fromkeys(STATES, 0) for kind in KINDS}
-    rows = session.execute(
-        select(Task.kind, Task.state, func.count()).group_by(Task.kind, Task.state)
-    )
-    for kind, state, count in rows:
-        table.setdefault(kind, dict.fromkeys(STATES, 0))[state] = int(count)
-    return table
-
-
-def oldest_queued_age_seconds(session: Session, *, clock: Clock = system_clock) -> float | None:
-    oldest = session.scalar(select(func.min(Task.created_at)).where(Task.state == QUEUED))
-    return None if oldest is None else max((clock() - _aware(oldest)).total_seconds(), 0.0)
-
-
-def _aware(value: datetime) -> datetime:
-    # func.min() bypasses the column type on SQLite and may hand back a naive value or a string.
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def prune(
