@@ -231,8 +231,8 @@ def backfill(context: Context, dry_run: bool) -> None:
     """Queue every active posting that has no vector for the current model and text."""
     from tqdm import tqdm
 
-    ops = context.service().ops
-    missing = ops.count_missing_embeddings()
+    admin = context.service().admin
+    missing = admin.count_missing_embeddings()
     if dry_run:
         click.echo(
             f"{missing} postings would be queued for embedding with {context.settings.embedder}"
@@ -240,7 +240,7 @@ def backfill(context: Context, dry_run: bool) -> None:
         return
     with tqdm(total=missing, unit="posting", desc="queueing", disable=missing == 0) as bar:
         last = 0
-        for done in ops.backfill():
+        for done in admin.backfill():
             bar.update(done - last)
             last = done
     click.echo(f"queued {missing} postings; run `jobsim worker` to embed them")

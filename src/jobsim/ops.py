@@ -1,121 +1,46 @@
-"""Operations reporting and upkeep commands: embedding coverage (overall and by language), the
-queue, the workers, and the backfill of postings without a current vector."""
+"""What an operator reads: embedding coverage (overall, by state, model and language), the
+queue (counts, age, throughput over the last hour, tasks and their errors) and the workers.
+`jobsim status`, the admin API and the dashboard all read these."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from pydantic import BaseModel
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from jobsim import queue, worker_registry
+from jobsim.errors import NotFound, sanitize
 from jobsim.postings.embedded import current_vector
 from jobsim.postings.listed import active_clause
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
-from jobsim.storage.models import Embedding, Posting
+from jobsim.storage.models import Embedding, Posting, Task
 from jobsim.storage.types import utcnow
 from jobsim.vector_recipe import VectorRecipe
 
 
-class Operations:
-    def __init__(self, settings: Settings, db: Database, recipe: VectorRecipe) -> None:
-        self.settings = settings
-        self.db = db
-        self.recipe = recipe
-
-    # --- backfill --------------------------------------------------------------------------
-
-    def backfill(self, *, dry_run: bool = False, chunk: int = 1000) -> Iterator[int]:
-        """Queue every active posting that is not embedded; yields running counts."""
-        with self.db.read() as session:
-            missing = list(session.scalars(self._not_embedded()))
-        done = 0
-        for start in range(0, len(missing), chunk):
-            part = missing[start : start + chunk]
-            if not dry_run:
-                with self.db.write() as session:
-                    queue.enqueue_many(
-                        session,
-                        queue.EMBED,
-                        part,
-                        priority=queue.PRIORITY_BACKFILL,
-                        max_attempts=self.settings.max_attempts,
-                    )
-            done += len(part)
-            yield done
-        if not missing:
-            yield 0
-
-    def count_missing_embeddings(self) -> int:
-        with self.db.read() as session:
-            query = self._not_embedded().subquery()
-            return int(session.scalar(select(func.count()).select_from(query)) or 0)
-
-    def _not_embedded(self) -> Select[Any]:
-        return (
-            select(Posting.id)
-            .outerjoin(Embedding, current_vector(self.recipe.model))
-            .where(active_clause(), Embedding.posting_id.is_(None))
-            .order_by(Posting.created_at)
-        )
-
-    # --- status ----------------------------------------------------------------------------
-
-    def status(self) -> dict[str, Any]:
-        with self.db.read() as session:
-            postings = _postings_by_status(session)
-            embedded = session.scalar(
-                select(func.count())
-                .select_from(Posting)
-                .join(Embedding, current_vector(self.recipe.model))
-                .where(active_clause())
-            )
-            with_lists = session.scalar(
-                select(func.count()).where(
-                    active_clause(), Posting.similar_computed_at.is_not(None)
-                )
-            )
-            languages = self._languages(session)
-            tasks = queue.counts(session)
-            oldest = queue.oldest_queued_age_seconds(session)
-            workers = _workers(session)
-        active, current = postings["active"], int(embedded or 0)
-        return {
-            "embedder": self.recipe.embedder,
-            "vector_model": self.recipe.model,
-            "postings": postings,
-            "embeddings": {
-                "current": current,
-                "missing": active - current,
-                "coverage": _ratio(current, active),
-            },
-            "similar_lists": {"computed": int(with_lists or 0)},
-            "languages": languages,
-            "queue": {"tasks": tasks, "oldest_queued_age_seconds": oldest},
-            "workers": workers,
+def _language_rows(session: Session, recipe: VectorRecipe) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Posting.language, func.count(), func.count(Embedding.posting_id))
+        .outerjoin(Embedding, current_vector(recipe.model))
+        .where(active_clause())
+        .group_by(Posting.language)
+        .order_by(func.count().desc())
+    ).all()
+    glossed = recipe.glossary.languages if recipe.views.semantic else []
+    return [
+        {
+            "language": language,
+            "active": int(active),
+            "embedded": int(embedded),
+            "coverage": _ratio(int(embedded), int(active)),
+            "glossed": language in glossed,
         }
-
-    def _languages(self, session: Session) -> list[dict[str, Any]]:
-        rows = session.execute(
-            select(Posting.language, func.count(), func.count(Embedding.posting_id))
-            .outerjoin(Embedding, current_vector(self.recipe.model))
-            .where(active_clause())
-            .group_by(Posting.language)
-            .order_by(func.count().desc())
-        ).all()
-        glossed = self.recipe.glossary.languages if self.recipe.views.semantic else []
-        return [
-            {
-                "language": language,
-                "active": int(active),
-                "embedded": int(embedded),
-                "coverage": _ratio(int(embedded), int(active)),
-                "glossed": language in glossed,
-            }
-            for language, active, embedded in rows
-        ]
+        for language, active, embedded in rows
+    ]
 
 
 def _postings_by_status(session: Session) -> dict[str, int]:
@@ -149,3 +74,288 @@ def _workers(session: Session) -> list[dict[str, Any]]:
 
 def _ratio(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 1.0
+
+
+# --- the admin API's reports ---------------------------------------------------------------------
+
+
+class ModelVectors(BaseModel):
+    model: str
+    vectors: int
+    current: bool
+
+
+class LanguageCoverage(BaseModel):
+    language: str
+    active: int
+    embedded: int
+    coverage: float
+    glossed: bool
+
+
+class EmbeddingReport(BaseModel):
+    embedder: str
+    vector_model: str
+    coverage: float
+    postings: dict[str, int]
+    states: dict[str, int]
+    models: list[ModelVectors]
+    languages: list[LanguageCoverage]
+    stale_lists: int
+    recompute_after_days: float
+
+
+class MinuteOut(BaseModel):
+    minute: str
+    succeeded: int
+    failed: int
+
+
+class QueueReport(BaseModel):
+    counts: dict[str, dict[str, int]]
+    totals: dict[str, int]
+    oldest_queued_age_seconds: float | None
+    last_hour: list[MinuteOut]
+    succeeded_last_hour: int
+    failed_last_hour: int
+
+
+class TaskOut(BaseModel):
+    id: int
+    kind: str
+    posting_id: str
+    state: str
+    priority: int
+    attempts: int
+    max_attempts: int
+    run_after: str
+    lease_owner: str | None
+    lease_expires_at: str | None
+    last_error: str | None
+    trace_id: str | None
+    created_at: str
+    updated_at: str
+    finished_at: str | None
+
+    @classmethod
+    def of(cls, task: Task) -> TaskOut:
+        return cls(
+            id=task.id,
+            kind=task.kind,
+            posting_id=task.posting_id,
+            state=task.state,
+            priority=task.priority,
+            attempts=task.attempts,
+            max_attempts=task.max_attempts,
+            run_after=task.run_after.isoformat(),
+            lease_owner=task.lease_owner,
+            lease_expires_at=_iso(task.lease_expires_at),
+            last_error=sanitize(task.last_error) if task.last_error else None,
+            trace_id=task.trace_id,
+            created_at=task.created_at.isoformat(),
+            updated_at=task.updated_at.isoformat(),
+            finished_at=_iso(task.finished_at),
+        )
+
+
+class TaskPage(BaseModel):
+    items: list[TaskOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class WorkerOut(BaseModel):
+    id: str
+    hostname: str
+    pid: int
+    state: str
+    alive: bool
+    heartbeat_age_seconds: float
+    processed: int
+    failed: int
+    memory_mb: float
+    current_batch: int
+    embedder: str
+    started_at: str
+    stopped_at: str | None
+
+
+class WorkersReport(BaseModel):
+    items: list[WorkerOut]
+    alive: int
+    dead: int
+
+
+class Operations:
+    """The reads behind `jobsim status`, the admin API and the dashboard."""
+
+    def __init__(self, settings: Settings, db: Database, recipe: VectorRecipe) -> None:
+        self.settings = settings
+        self.db = db
+        self.recipe = recipe
+
+    def status(self) -> dict[str, Any]:
+        with self.db.read() as session:
+            postings = _postings_by_status(session)
+            embedded = session.scalar(
+                select(func.count())
+                .select_from(Posting)
+                .join(Embedding, current_vector(self.recipe.model))
+                .where(active_clause())
+            )
+            with_lists = session.scalar(
+                select(func.count()).where(
+                    active_clause(), Posting.similar_computed_at.is_not(None)
+                )
+            )
+            languages = _language_rows(session, self.recipe)
+            tasks = queue.counts(session)
+            oldest = queue.oldest_queued_age_seconds(session)
+            workers = _workers(session)
+        active, current = postings["active"], int(embedded or 0)
+        return {
+            "embedder": self.recipe.embedder,
+            "vector_model": self.recipe.model,
+            "postings": postings,
+            "embeddings": {
+                "current": current,
+                "missing": active - current,
+                "coverage": _ratio(current, active),
+            },
+            "similar_lists": {"computed": int(with_lists or 0)},
+            "languages": languages,
+            "queue": {"tasks": tasks, "oldest_queued_age_seconds": oldest},
+            "workers": workers,
+        }
+
+    def embeddings(self) -> EmbeddingReport:
+        now = utcnow()
+        stale_before = now - timedelta(days=self.settings.recompute_after_days)
+        with self.db.read() as session:
+            postings = _postings_by_status(session)
+            states = self._embedding_states(session)
+            models = session.execute(
+                select(Embedding.model, func.count()).group_by(Embedding.model)
+            ).all()
+            stale = session.scalar(
+                select(func.count()).where(
+                    active_clause(), Posting.similar_computed_at < stale_before
+                )
+            )
+            languages = _language_rows(session, self.recipe)
+        return EmbeddingReport(
+            embedder=self.recipe.embedder,
+            vector_model=self.recipe.model,
+            coverage=_ratio(states["embedded"], postings["active"]),
+            postings=postings,
+            states=states,
+            models=[
+                ModelVectors(model=m, vectors=int(n), current=m == self.recipe.model)
+                for m, n in models
+            ],
+            languages=[LanguageCoverage(**row) for row in languages],
+            stale_lists=int(stale or 0),
+            recompute_after_days=self.settings.recompute_after_days,
+        )
+
+    def _embedding_states(self, session: Session) -> dict[str, int]:
+        embedding_kinds = (queue.EMBED, queue.REEMBED)
+        state = case(
+            (Embedding.posting_id.is_not(None), "embedded"),
+            (
+                Posting.id.in_(
+                    queue.postings_with_tasks(embedding_kinds, (queue.QUEUED, queue.RUNNING))
+                ),
+                "queued",
+            ),
+            (Posting.id.in_(queue.postings_with_tasks(embedding_kinds, (queue.FAILED,))), "failed"),
+            else_="missing",
+        )
+        rows = session.execute(
+            select(state, func.count())
+            .select_from(Posting)
+            .outerjoin(Embedding, current_vector(self.recipe.model))
+            .where(active_clause())
+            .group_by(state)
+        )
+        found = dict.fromkeys(("embedded", "queued", "failed", "missing"), 0)
+        for name, count in rows:
+            found[name] = int(count)
+        return found
+
+    def queue(self) -> QueueReport:
+        with self.db.read() as session:
+            counts = queue.counts(session)
+            oldest = queue.oldest_queued_age_seconds(session)
+            minutes = queue.per_minute(session, minutes=60)
+        totals = {
+            state: sum(by_state[state] for by_state in counts.values()) for state in queue.STATES
+        }
+        return QueueReport(
+            counts=counts,
+            totals=totals,
+            oldest_queued_age_seconds=oldest,
+            last_hour=[
+                MinuteOut(minute=m.minute.isoformat(), succeeded=m.succeeded, failed=m.failed)
+                for m in minutes
+            ],
+            succeeded_last_hour=sum(m.succeeded for m in minutes),
+            failed_last_hour=sum(m.failed for m in minutes),
+        )
+
+    def tasks(
+        self, *, state: str | None = None, kind: str | None = None, limit: int = 50, offset: int = 0
+    ) -> TaskPage:
+        with self.db.read() as session:
+            page, total = queue.list_tasks(
+                session, state=state, kind=kind, limit=limit, offset=offset
+            )
+            items = [TaskOut.of(task) for task in page]
+        return TaskPage(items=items, total=total, limit=limit, offset=offset)
+
+    def task(self, task_id: int) -> TaskOut:
+        with self.db.read() as session:
+            task = queue.get_task(session, task_id)
+            if task is None:
+                raise NotFound(f"task {task_id} not found")
+            return TaskOut.of(task)
+
+    def workers(self) -> WorkersReport:
+        now = utcnow()
+        silent = self.settings.heartbeat_seconds * self.settings.dead_after_heartbeats
+        with self.db.read() as session:
+            rows = worker_registry.all_workers(session)
+        items = []
+        for w in rows:
+            age = max((now - w.heartbeat_at).total_seconds(), 0.0)
+            alive = w.state in worker_registry.ALIVE_STATES and age <= silent
+            items.append(
+                WorkerOut(
+                    id=w.id,
+                    hostname=w.hostname,
+                    pid=w.pid,
+                    state=w.state,
+                    alive=alive,
+                    heartbeat_age_seconds=round(age, 1),
+                    processed=w.processed,
+                    failed=w.failed,
+                    memory_mb=round(w.memory_mb, 1),
+                    current_batch=w.current_batch,
+                    embedder=w.embedder,
+                    started_at=w.started_at.isoformat(),
+                    stopped_at=_iso(w.stopped_at),
+                )
+            )
+        alive_count = sum(1 for item in items if item.alive)
+        dead = sum(
+            1
+            for item in items
+            if item.state == "dead"
+            or (item.state in worker_registry.ALIVE_STATES and not item.alive)
+        )
+        return WorkersReport(items=items, alive=alive_count, dead=dead)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

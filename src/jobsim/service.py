@@ -1,9 +1,11 @@
 """What the HTTP API and the CLI both call, built once from the settings, the database and the
-vector recipe: posting writes and reads, similar-list serving, and operations. No HTTP and no
+vector recipe: posting writes and reads, similar-list serving, operations reports and admin
+actions. No HTTP and no
 argv here."""
 
 from __future__ import annotations
 
+from jobsim.admin import AdminActions
 from jobsim.ops import Operations
 from jobsim.postings.store import PostingStore
 from jobsim.serving import SimilarReader
@@ -22,3 +24,4 @@ class Service:
         self.postings = PostingStore(self.db, self.recipe.text, max_attempts=settings.max_attempts)
         self.similar = SimilarReader(settings, self.db, self.recipe.model)
         self.ops = Operations(settings, self.db, self.recipe)
+        self.admin = AdminActions(settings, self.db, self.recipe)

@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import Headers
@@ -15,8 +16,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobsim import __version__, language
+from jobsim.api.security import ApiError, FailedLogins
 from jobsim.errors import NotFound, ValidationFailed, describe_validation_errors
 from jobsim.logs import current_trace_id, trace
+from jobsim.runtime_settings import LogLevelFollower
 from jobsim.service import Service
 from jobsim.settings import Settings
 
@@ -25,7 +28,7 @@ TRACE_HEADER = "X-Trace-Id"
 
 
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
-    from jobsim.api import health, jobs, similar
+    from jobsim.api import admin, health, jobs, similar
 
     settings = settings or (service.settings if service else Settings())
     app = FastAPI(
@@ -35,9 +38,11 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         lifespan=_lifespan(settings, service),
     )
     app.state.settings = settings
+    app.state.failed_logins = FailedLogins(settings.admin_failed_auth_per_minute)
     app.include_router(jobs.router)
     app.include_router(similar.router)
     app.include_router(health.router)
+    app.include_router(admin.router)
     _install_middleware(app, settings)
     _install_error_handlers(app)
     return app
@@ -54,6 +59,7 @@ def _lifespan(
         service = given or Service(settings)
         language.warm_up()
         app.state.service = service
+        app.state.log_level = LogLevelFollower(service.db, settings.heartbeat_seconds)
         try:
             yield
         finally:
@@ -66,6 +72,15 @@ def _lifespan(
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
     # Added first, so it runs inside the trace middleware and its 413 carries the trace id.
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+
+    @app.middleware("http")
+    async def follow_log_level(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        follower: LogLevelFollower | None = getattr(request.app.state, "log_level", None)
+        if follower is not None and follower.due():
+            await run_in_threadpool(follower.follow)
+        return await call_next(request)
 
     @app.middleware("http")
     async def add_trace_id(
@@ -150,6 +165,12 @@ def _install_error_handlers(app: FastAPI) -> None:
             "the request is invalid",
             describe_validation_errors(list(exc.errors())),
         )
+
+    @app.exception_handler(ApiError)
+    async def on_api_error(_: Request, exc: ApiError) -> JSONResponse:
+        response = _error(exc.status_code, exc.error, exc.message)
+        response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(ValidationFailed)
     async def on_validation(_: Request, exc: ValidationFailed) -> JSONResponse:

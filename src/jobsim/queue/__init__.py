@@ -21,6 +21,8 @@ from jobsim.queue.core import (
     STATES,
     SUCCEEDED,
     ClaimedTask,
+    Kind,
+    State,
     cancel_queued,
     claim,
     complete,
@@ -42,6 +44,7 @@ from jobsim.queue.reports import (
     oldest_queued_age_seconds,
     outcomes_since,
     per_minute,
+    postings_with_tasks,
 )
 
 __all__ = [
@@ -58,7 +61,9 @@ __all__ = [
     "STATES",
     "SUCCEEDED",
     "ClaimedTask",
+    "Kind",
     "MinuteCount",
+    "State",
     "cancel_queued",
     "claim",
     "clear_finished",
@@ -73,6 +78,7 @@ __all__ = [
     "oldest_queued_age_seconds",
     "outcomes_since",
     "per_minute",
+    "postings_with_tasks",
     "prune",
     "release",
     "release_leases_of",

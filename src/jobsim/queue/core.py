@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,16 +28,18 @@ from jobsim.retry import RetryDecision
 from jobsim.storage.engine import Database, affected_rows
 from jobsim.storage.models import Task
 
-EMBED = "embed"
-REEMBED = "reembed"  # embed even when a vector for the same text exists (an operator's choice)
-SIMILAR = "similar"
-KINDS = (EMBED, REEMBED, SIMILAR)
+Kind = Literal["embed", "reembed", "similar"]
+EMBED: Kind = "embed"
+REEMBED: Kind = "reembed"  # embed even when a vector for the same text exists (operator's choice)
+SIMILAR: Kind = "similar"
+KINDS: tuple[Kind, ...] = get_args(Kind)
 
-QUEUED = "queued"
-RUNNING = "running"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
+State = Literal["queued", "running", "succeeded", "failed"]
+QUEUED: State = "queued"
+RUNNING: State = "running"
+SUCCEEDED: State = "succeeded"
+FAILED: State = "failed"
+STATES: tuple[State, ...] = get_args(State)
 _PENDING = (QUEUED, RUNNING)
 _FINAL = (SUCCEEDED, FAILED)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, func, select
+from sqlalchemy import ColumnElement, Integer, Select, func, select
 from sqlalchemy.orm import Session
 
 from jobsim.clock import Clock, system_clock
@@ -15,7 +17,7 @@ from jobsim.storage.models import Task
 
 def counts(session: Session) -> dict[str, dict[str, int]]:
     """{kind: {state: count}} with every kind and state present."""
-    table = {kind: dict.fromkeys(STATES, 0) for kind in KINDS}
+    table: dict[str, dict[str, int]] = {kind: dict.fromkeys(STATES, 0) for kind in KINDS}
     rows = session.execute(
         select(Task.kind, Task.state, func.count()).group_by(Task.kind, Task.state)
     )
@@ -45,7 +47,7 @@ class MinuteCount:
 
 def outcomes_since(session: Session, since: datetime) -> dict[str, int]:
     """How many tasks succeeded and failed (were dead-lettered) at or after `since`."""
-    found = dict.fromkeys((SUCCEEDED, FAILED), 0)
+    found: dict[str, int] = dict.fromkeys((SUCCEEDED, FAILED), 0)
     rows = session.execute(
         select(Task.state, func.count())
         .where(Task.state.in_((SUCCEEDED, FAILED)), Task.finished_at >= since)
@@ -111,3 +113,8 @@ def list_tasks(
 
 def get_task(session: Session, task_id: int) -> Task | None:
     return session.get(Task, task_id)
+
+
+def postings_with_tasks(kinds: Sequence[str], states: Sequence[str]) -> Select[Any]:
+    """A subquery of the posting ids that have a task of these kinds in these states."""
+    return select(Task.posting_id).where(Task.kind.in_(kinds), Task.state.in_(states))
