@@ -1,4 +1,4 @@
-"""The `jobsim` command: serve, worker, import, backfill, similar, status, demo, db upgrade."""
+"""The main job's commands: db upgrade, serve, worker, import, similar, demo, eval."""
 
 from __future__ import annotations
 
@@ -12,113 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from pydantic import ValidationError as SettingsError
 
-from jobsim.errors import ConfigurationError, JobsimError
-from jobsim.logs import configure_logging
-from jobsim.settings import Settings
+from jobsim.cli.base import Context, main, make_embedder, pass_context
 from jobsim.storage import migrate
-from jobsim.storage.engine import Database
-from jobsim.vector_recipe import VectorRecipe
 
 if TYPE_CHECKING:
-    from jobsim.embedders.base import Embedder
     from jobsim.postings.schema import PostingOut
-    from jobsim.service import Service
     from jobsim.serving import SimilarResponse
-    from jobsim.worker import Worker
 
 SAMPLE_FILE = "sample_postings.jsonl"
-
-
-class Context:
-    def __init__(self, overrides: dict[str, Any]) -> None:
-        self.overrides = {k: v for k, v in overrides.items() if v is not None}
-        self._settings: Settings | None = None
-        self._db: Database | None = None
-        self._recipe: VectorRecipe | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            try:
-                self._settings = Settings(**self.overrides)
-            except SettingsError as error:
-                # Only field names and rule messages: the input may hold API keys.
-                problems = "; ".join(
-                    f"{'.'.join(str(part) for part in e['loc']) or 'settings'}: {e['msg']}"
-                    for e in error.errors()
-                )
-                raise click.ClickException(f"invalid configuration: {problems}") from None
-        return self._settings
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.dispose()
-            self._db = None
-
-    def database(self, *, upgrade: bool = True) -> Database:
-        if self._db is None:
-            self._db = Database(self.settings.database_url)
-            if upgrade:
-                ensure_schema(self._db)
-        return self._db
-
-    @property
-    def recipe(self) -> VectorRecipe:
-        """How postings become vectors, built once from the settings."""
-        if self._recipe is None:
-            try:
-                self._recipe = VectorRecipe.from_settings(self.settings)
-            except ConfigurationError as error:
-                raise click.ClickException(f"invalid configuration: {error}") from None
-        return self._recipe
-
-    def service(self) -> Service:
-        from jobsim.service import Service
-
-        return Service(self.settings, self.database(), self.recipe)
-
-    def worker(self) -> Worker:
-        from jobsim.worker import Worker
-
-        settings = self.settings
-        return Worker(settings, self.database(), make_embedder(settings), recipe=self.recipe)
-
-
-def ensure_schema(db: Database) -> None:
-    """SQLite (the embedded default) migrates itself; PostgreSQL must be upgraded explicitly."""
-    if migrate.current_revision(db) == migrate.head_revision():
-        return
-    if db.is_sqlite:
-        migrate.upgrade(db)
-        return
-    raise click.ClickException("the database schema is not up to date: run `jobsim db upgrade`")
-
-
-pass_context = click.make_pass_decorator(Context)
-
-
-@click.group()
-@click.option(
-    "--database-url",
-    envvar="JOBSIM_DATABASE_URL",
-    help="sqlite:///file.db or postgresql://user@host/db (default: sqlite:///jobsim.db)",
-)
-@click.option(
-    "--embedder",
-    envvar="JOBSIM_EMBEDDER",
-    help="local:all-MiniLM-L6-v2 (default), openai:<model>, gemini:<model>, ...",
-)
-@click.option("--log-level", envvar="JOBSIM_LOG_LEVEL", default="INFO", show_default=True)
-@click.pass_context
-def main(
-    ctx: click.Context, database_url: str | None, embedder: str | None, log_level: str
-) -> None:
-    """jobsim: semantic similar jobs for job boards."""
-    configure_logging(log_level)
-    ctx.obj = Context({"database_url": database_url, "embedder": embedder, "log_level": log_level})
-    ctx.call_on_close(ctx.obj.close)
 
 
 @main.group()
@@ -134,12 +36,6 @@ def db_upgrade(context: Context, revision: str) -> None:
     database = context.database(upgrade=False)
     migrate.upgrade(database, revision)
     click.echo(f"database at revision {migrate.current_revision(database)}")
-
-
-def make_embedder(settings: Settings) -> Embedder:
-    from jobsim.embedders.registry import create_embedder
-
-    return create_embedder(settings.embedder, settings)
 
 
 @main.command()
@@ -225,28 +121,6 @@ def import_command(context: Context, path: Path, fmt: str | None) -> None:
 
 
 @main.command()
-@click.option("--dry-run", is_flag=True, help="Only count what would be queued.")
-@pass_context
-def backfill(context: Context, dry_run: bool) -> None:
-    """Queue every active posting that has no vector for the current model and text."""
-    from tqdm import tqdm
-
-    admin = context.service().admin
-    missing = admin.count_missing_embeddings()
-    if dry_run:
-        click.echo(
-            f"{missing} postings would be queued for embedding with {context.settings.embedder}"
-        )
-        return
-    with tqdm(total=missing, unit="posting", desc="queueing", disable=missing == 0) as bar:
-        last = 0
-        for done in admin.backfill():
-            bar.update(done - last)
-            last = done
-    click.echo(f"queued {missing} postings; run `jobsim worker` to embed them")
-
-
-@main.command()
 @click.argument("posting_id")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
 @click.option("--json", "as_json", is_flag=True)
@@ -272,43 +146,6 @@ def print_similar(posting: PostingOut, result: SimilarResponse) -> None:
         score = f"{item.percentage:>3}%" if item.percentage is not None else "   -"
         city = item.location.city or ("remote" if item.location.remote else "-")
         click.echo(f"  {rank:>2}. {score}  {item.title}  ({item.company or '-'}, {city})")
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True)
-@pass_context
-def status(context: Context, as_json: bool) -> None:
-    """Embedding coverage, queue and workers."""
-    report = context.service().ops.status()
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-        return
-    postings, embeddings, tasks = report["postings"], report["embeddings"], report["queue"]
-    click.echo(f"embedder: {report['embedder']} (vectors: {report['vector_model']})")
-    click.echo("postings: " + ", ".join(f"{v} {k}" for k, v in postings.items()))
-    click.echo(
-        f"embeddings: {embeddings['current']} current, {embeddings['missing']} missing "
-        f"({embeddings['coverage']:.1%} of active)"
-    )
-    click.echo(f"similar lists: {report['similar_lists']['computed']} computed")
-    if report["languages"]:
-        click.echo(
-            "languages: "
-            + ", ".join(
-                f"{row['language']} {row['active']} ({row['coverage']:.0%} embedded"
-                + (", glossed to English)" if row["glossed"] else ")")
-                for row in report["languages"]
-            )
-        )
-    for kind, states in tasks["tasks"].items():
-        click.echo(f"queue {kind}: " + ", ".join(f"{v} {k}" for k, v in states.items()))
-    if tasks["oldest_queued_age_seconds"] is not None:
-        click.echo(f"oldest queued task: {tasks['oldest_queued_age_seconds']:.0f}s")
-    for w in report["workers"]:
-        click.echo(
-            f"worker {w['id']}: {w['state']}, heartbeat {w['heartbeat_age_seconds']}s "
-            f"ago, {w['processed']} processed, {w['failed']} failed"
-        )
 
 
 @main.command()
@@ -440,15 +277,3 @@ def _with_progress(service: Any, work: Any) -> Any:
             bar.n = total
             bar.refresh()
     return result
-
-
-def run() -> None:
-    try:
-        main(standalone_mode=True)
-    except JobsimError as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(2)
-
-
-if __name__ == "__main__":
-    run()

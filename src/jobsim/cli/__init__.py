@@ -1,0 +1,8 @@
+"""The `jobsim` command line (`python -m jobsim.cli` works too)."""
+
+from __future__ import annotations
+
+from jobsim.cli import commands, operator
+from jobsim.cli.base import main, run
+
+__all__ = ["commands", "main", "operator", "run"]

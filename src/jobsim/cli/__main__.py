@@ -1,0 +1,3 @@
+from jobsim.cli import run
+
+run()
