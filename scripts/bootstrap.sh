@@ -16,3 +16,9 @@ else
   .venv/bin/python -m pip install --quiet -e .
 fi
 scripts/install_dictionaries.sh
+# The dashboard's browser test (tests/e2e/test_dashboard.py) drives Debian's chromium through
+# Playwright; Playwright's own browser download is not used.
+if [ "$(id -u)" = 0 ] && [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi

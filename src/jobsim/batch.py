@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from jobsim import queue
+from jobsim import metrics, queue
 from jobsim.clock import Clock, system_clock
 from jobsim.embedders.base import FloatMatrix, validate_vectors
 from jobsim.errors import PermanentError, TransientError, sanitize
@@ -79,9 +79,9 @@ class BatchProcessor:
             inputs = list(plan.to_embed.values())
             try:
                 # Checked here too: a provider bug must fail the batch, not crash the worker.
-                vectors = validate_vectors(
-                    self.vectorizer.vectors(inputs), len(inputs), self.vectorizer.dims
-                )
+                with metrics.timed(metrics.EMBEDDING_DURATION):
+                    raw = self.vectorizer.vectors(inputs)
+                vectors = validate_vectors(raw, len(inputs), self.vectorizer.dims)
             except Exception as error:
                 embed_tasks = [t for pid in plan.to_embed for t in plan.tasks_by_posting[pid]]
                 self._settle_failures(embed_tasks, error, report)
@@ -149,6 +149,7 @@ class BatchProcessor:
             for posting_id in [*stored, *(p for p in plan.lists_only if p in alive)]:
                 with trace(plan.tasks_by_posting[posting_id][0].trace_id):
                     self.engine.posting_embedded(tx, posting_id)
+                    log.debug("posting embedded, lists updated", extra={"posting": posting_id})
             for posting_id in (p for p in plan.similar if p in alive):
                 posting = session.get(Posting, posting_id, populate_existing=True)
                 if posting is not None:
@@ -173,6 +174,10 @@ class BatchProcessor:
             report.skipped += len(plan.skipped)
             report.lists_refreshed += len(tx.touched_lists)
         self.engine.finish(tx)
+        _count_outcomes(all_tasks, done, "succeeded")
+        _count_outcomes(failed_gone, {t.id for t in failed_gone}, "dead_lettered")
+        metrics.inc(metrics.EMBEDDINGS_STORED, len(stored))
+        metrics.inc(metrics.LIST_REFRESHES, len(tx.touched_lists))
 
     def _store_vectors(
         self, tx: ListTransaction, plan: _Plan, vectors: FloatMatrix | None, alive: set[str]
@@ -205,6 +210,7 @@ class BatchProcessor:
         if not isinstance(error, (PermanentError, TransientError)):
             error = TransientError(f"{type(error).__name__}: {error}")
         message = sanitize(str(error), self.secrets)
+        settled: list[tuple[queue.ClaimedTask, str | None]] = []
         with self.db.write() as session:
             for task in tasks:
                 decision = self.policy.decide(error, task.attempts)
@@ -215,7 +221,33 @@ class BatchProcessor:
                     report.failed += 1
                 elif state == queue.QUEUED:
                     report.retried += 1
+                settled.append((task, state))
         log.warning(
             "embedding failed",
             extra={"tasks": len(tasks), "error": message, "error_type": type(error).__name__},
         )
+        for task, state in settled:  # counted and told once committed
+            _count_settled(task.kind, state)
+            with trace(task.trace_id):
+                log.info(
+                    "task dead-lettered" if state == queue.FAILED else "task back in the queue",
+                    extra={"posting": task.posting_id, "task": task.id, "attempt": task.attempts},
+                )
+
+
+def _count_outcomes(tasks: Sequence[queue.ClaimedTask], ids: set[int], outcome: str) -> None:
+    """Count the tasks of `tasks` whose id is in `ids` as finished with `outcome`."""
+    for task in tasks:
+        if task.id in ids:
+            metrics.inc(metrics.TASKS_COMPLETED, kind=task.kind, outcome=outcome)
+
+
+def _count_settled(kind: str, state: str | None) -> None:
+    """Count a failed attempt by where it went: a retry, a dead letter, or (superseded by a
+    queued task of its posting) succeeded."""
+    if state == queue.QUEUED:
+        metrics.inc(metrics.TASKS_RETRIED, kind=kind)
+    elif state == queue.FAILED:
+        metrics.inc(metrics.TASKS_COMPLETED, kind=kind, outcome="dead_lettered")
+    elif state == queue.SUCCEEDED:
+        metrics.inc(metrics.TASKS_COMPLETED, kind=kind, outcome="succeeded")

@@ -49,17 +49,27 @@ _SECRET_PATTERNS = [
 MAX_ERROR_CHARS = 500
 
 
+# Every secret this process was configured with (Settings remembers its SecretStr fields), so a
+# provider error that quotes any of them, in any shape, is redacted wherever it is printed.
+_KNOWN_SECRETS: set[str] = set()
+MIN_SECRET_CHARS = 6
+
+
+def remember_secrets(*values: str | None) -> None:
+    _KNOWN_SECRETS.update(v for v in values if v and len(v) >= MIN_SECRET_CHARS)
+
+
 def sanitize(
     message: str, secrets: Sequence[str | None] = (), max_chars: int = MAX_ERROR_CHARS
 ) -> str:
     """Make an error message safe to store, log or return: no keys, passwords or tokens.
 
-    Known secret values are replaced first, then anything shaped like a credential; the result
-    is cut to max_chars so a provider echoing a whole request cannot flood the tables.
+    Known secret values (those given and every configured one) are replaced first, then
+    anything shaped like a credential; the result is cut to max_chars so a provider echoing a
+    whole request cannot flood the tables.
     """
-    for secret in secrets:
-        if secret:
-            message = message.replace(secret, "[redacted]")
+    for secret in sorted({*_KNOWN_SECRETS, *(s for s in secrets if s)}, key=len, reverse=True):
+        message = message.replace(secret, "[redacted]")
     for pattern in _SECRET_PATTERNS:
         if pattern.groups >= 2:
             message = pattern.sub(r"\1[redacted]\2", message)

@@ -12,6 +12,7 @@ from sqlalchemy import not_, select
 from sqlalchemy.orm import Session
 
 from jobsim import queue, worker_registry
+from jobsim.alerts import check_alerts
 from jobsim.clock import Clock, system_clock
 from jobsim.postings.listed import active_clause, unexpired_clause
 from jobsim.settings import Settings
@@ -47,7 +48,7 @@ def run_maintenance(
             failed_older_than=settings.failed_tasks_kept_days * DAY,
             clock=clock,
         )
-        silent_for = timedelta(seconds=settings.heartbeat_seconds * settings.dead_after_heartbeats)
+        silent_for = worker_registry.silence_limit(settings)
         dead = worker_registry.mark_dead(session, now, silent_for=silent_for)
         released = queue.release_leases_of(session, dead, clock=clock)
         removed = worker_registry.prune(
@@ -56,6 +57,7 @@ def run_maintenance(
     report = MaintenanceReport(len(expired), len(stale), pruned, len(dead), removed, released)
     if any(vars(report).values()):
         log.info("maintenance", extra=vars(report))
+    check_alerts(db, settings, clock=clock)
     return report
 
 

@@ -22,6 +22,18 @@ from jobsim.storage.types import utcnow
 from jobsim.vector_recipe import VectorRecipe
 
 
+def embedded_counts(session: Session, model: str) -> tuple[int, int]:
+    """Active postings, and how many of them are embedded for `model`."""
+    active = session.scalar(select(func.count()).select_from(Posting).where(active_clause()))
+    embedded = session.scalar(
+        select(func.count())
+        .select_from(Posting)
+        .join(Embedding, current_vector(model))
+        .where(active_clause())
+    )
+    return int(active or 0), int(embedded or 0)
+
+
 def _language_rows(session: Session, recipe: VectorRecipe) -> list[dict[str, Any]]:
     rows = session.execute(
         select(Posting.language, func.count(), func.count(Embedding.posting_id))
@@ -198,12 +210,7 @@ class Operations:
     def status(self) -> dict[str, Any]:
         with self.db.read() as session:
             postings = _postings_by_status(session)
-            embedded = session.scalar(
-                select(func.count())
-                .select_from(Posting)
-                .join(Embedding, current_vector(self.recipe.model))
-                .where(active_clause())
-            )
+            _, embedded = embedded_counts(session, self.recipe.model)
             with_lists = session.scalar(
                 select(func.count()).where(
                     active_clause(), Posting.similar_computed_at.is_not(None)
@@ -213,7 +220,7 @@ class Operations:
             tasks = queue.counts(session)
             oldest = queue.oldest_queued_age_seconds(session)
             workers = _workers(session)
-        active, current = postings["active"], int(embedded or 0)
+        active, current = postings["active"], embedded
         return {
             "embedder": self.recipe.embedder,
             "vector_model": self.recipe.model,
@@ -289,9 +296,7 @@ class Operations:
             counts = queue.counts(session)
             oldest = queue.oldest_queued_age_seconds(session)
             minutes = queue.per_minute(session, minutes=60)
-        totals = {
-            state: sum(by_state[state] for by_state in counts.values()) for state in queue.STATES
-        }
+        totals = queue.totals(counts)
         return QueueReport(
             counts=counts,
             totals=totals,
@@ -323,13 +328,13 @@ class Operations:
 
     def workers(self) -> WorkersReport:
         now = utcnow()
-        silent = self.settings.heartbeat_seconds * self.settings.dead_after_heartbeats
+        silent_for = worker_registry.silence_limit(self.settings)
         with self.db.read() as session:
             rows = worker_registry.all_workers(session)
         items = []
         for w in rows:
             age = max((now - w.heartbeat_at).total_seconds(), 0.0)
-            alive = w.state in worker_registry.ALIVE_STATES and age <= silent
+            alive = worker_registry.is_alive(w, now, silent_for)
             items.append(
                 WorkerOut(
                     id=w.id,

@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from jobsim.errors import remember_secrets
+
 DEFAULT_DATABASE_URL = "sqlite:///jobsim.db"
 DEFAULT_EMBEDDER = "local:all-MiniLM-L6-v2"
 DEFAULT_OLLAMA_BASE_URL = "http://127.0.0.1:11434/v1"
@@ -106,6 +108,17 @@ class Settings(BaseSettings):
     alert_failure_rate_min_tasks: int = Field(20, ge=1)
     alert_dead_letter_threshold: int = Field(50, ge=1)
     alert_disk_free_min_percent: float = Field(10.0, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _remember_secrets(self) -> Settings:
+        remember_secrets(
+            *(
+                value.get_secret_value()
+                for value in self.__dict__.values()
+                if isinstance(value, SecretStr)
+            )
+        )
+        return self
 
     @model_validator(mode="after")
     def _heartbeat_shorter_than_lease(self) -> Settings:

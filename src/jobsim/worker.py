@@ -15,13 +15,14 @@ import uuid
 import psutil
 from sqlalchemy.exc import SQLAlchemyError
 
-from jobsim import queue, worker_registry
+from jobsim import metrics, queue, worker_registry
 from jobsim.batch import BatchProcessor, BatchReport
 from jobsim.clock import Clock, system_clock
 from jobsim.embedders.base import Embedder
 from jobsim.lists import SimilarityEngine
 from jobsim.maintenance import run_maintenance
 from jobsim.retry import RetryPolicy
+from jobsim.runtime_settings import LogLevelFollower
 from jobsim.settings import Settings
 from jobsim.shutdown import ShutdownSignals
 from jobsim.similarity import ScoringConfig
@@ -68,6 +69,8 @@ class Worker:
             db, self.vectorizer, self.engine, policy, _secrets(settings), clock=clock
         )
         self.totals = BatchReport()
+        # This process's counters for /metrics, written to the worker's row at each heartbeat.
+        self.counters = metrics.Accumulator()
         self._stop = threading.Event()
         self._finished = threading.Event()
         self._shutdown_once = threading.Lock()
@@ -76,6 +79,7 @@ class Worker:
         self._last_maintenance = 0.0
         self._paused = False
         self._process = psutil.Process()
+        self._log_level = LogLevelFollower(db, interval=0)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -89,34 +93,40 @@ class Worker:
         """Work until stopped (or, with burst, until nothing is runnable)."""
         self._stop.clear()
         self._finished.clear()
-        self.embedder.check()
-        self._register()
-        signals = ShutdownSignals(self._begin_shutdown) if install_signal_handlers else None
-        beat = threading.Thread(target=self._heartbeat_loop, name="jobsim-heartbeat", daemon=True)
-        beat.start()
-        batches = 0
-        try:
-            while not self._stop.is_set():
-                self._maybe_maintain()
-                if self._memory_exceeded():
-                    self._stop.wait(self.settings.poll_seconds)
-                    continue
-                report = self.run_once()
-                batches += 1 if report.claimed else 0
-                if max_batches is not None and batches >= max_batches:
-                    break
-                if report.claimed == 0:
-                    if burst:
-                        break
-                    self._stop.wait(self.settings.poll_seconds)
-        finally:
-            self._stop.set()
-            beat.join(timeout=5)
-            self._unregister()
-            self._finished.set()
-            if signals is not None:
-                signals.restore()
+        with metrics.recording_into(self.counters):
+            self.embedder.check()
+            self._register()
+            signals = ShutdownSignals(self._begin_shutdown) if install_signal_handlers else None
+            beat = threading.Thread(
+                target=self._heartbeat_loop, name="jobsim-heartbeat", daemon=True
+            )
+            beat.start()
+            try:
+                self._work(burst, max_batches)
+            finally:
+                self._stop.set()
+                beat.join(timeout=5)
+                self._unregister()
+                self._finished.set()
+                if signals is not None:
+                    signals.restore()
         return self.totals
+
+    def _work(self, burst: bool, max_batches: int | None) -> None:
+        batches = 0
+        while not self._stop.is_set():
+            self._maybe_maintain()
+            if self._memory_exceeded():
+                self._stop.wait(self.settings.poll_seconds)
+                continue
+            report = self.run_once()
+            batches += 1 if report.claimed else 0
+            if max_batches is not None and batches >= max_batches:
+                break
+            if report.claimed == 0:
+                if burst:
+                    break
+                self._stop.wait(self.settings.poll_seconds)
 
     def stop(self) -> None:
         """Stop claiming; the batch in hand finishes (or is released after the grace period)."""
@@ -150,12 +160,18 @@ class Worker:
             return 0
         token, ids = held
         with self.db.write() as session:
-            return queue.release(session, token, ids, clock=self.clock)
+            released = queue.release(session, token, ids, clock=self.clock)
+        self.counters.inc(metrics.TASKS_RELEASED, released, {})
+        return released
 
     # --- one batch -------------------------------------------------------------------------
 
     def run_once(self) -> BatchReport:
         """Claim one batch and process it completely."""
+        with metrics.recording_into(self.counters):
+            return self._run_once()
+
+    def _run_once(self) -> BatchReport:
         report = BatchReport()
         tasks = queue.claim(
             self.db,
@@ -167,6 +183,9 @@ class Worker:
         report.claimed = len(tasks)
         if not tasks:
             return report
+        for task in tasks:
+            metrics.inc(metrics.TASKS_CLAIMED, kind=task.kind)
+        started = time.perf_counter()
         with self._held_lock:
             self._held = (tasks[0].token, [t.id for t in tasks])
         try:
@@ -175,6 +194,9 @@ class Worker:
             with self._held_lock:
                 self._held = None
             self.totals.add(report)
+            elapsed = time.perf_counter() - started
+            for task in tasks:
+                metrics.observe(metrics.TASK_DURATION, elapsed, kind=task.kind)
         return report
 
     # --- heartbeats, memory, maintenance, registration -------------------------------------
@@ -190,6 +212,7 @@ class Worker:
             if held is not None:
                 queue.heartbeat(self.db, held[0], self.settings.lease_seconds, clock=self.clock)
             self._update_row(state="paused" if self._paused else "running")
+            self._log_level.follow()
         except SQLAlchemyError:
             log.exception("heartbeat failed")
 
@@ -236,6 +259,7 @@ class Worker:
             processed=self.totals.succeeded,
             failed=self.totals.failed,
             current_batch=in_hand,
+            metrics=self.counters.snapshot(),
             **values,
         )
 

@@ -11,12 +11,23 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from jobsim.settings import Settings
 from jobsim.storage.engine import Database, affected_rows
 from jobsim.storage.models import Worker
 from jobsim.storage.types import utcnow
 
 ALIVE_STATES = ("running", "paused", "starting")
 GONE_STATES = ("stopped", "dead")
+
+
+def silence_limit(settings: Settings) -> timedelta:
+    """How long a worker may stay silent before it counts as dead."""
+    return timedelta(seconds=settings.heartbeat_seconds * settings.dead_after_heartbeats)
+
+
+def is_alive(worker: Worker, now: datetime, silent_for: timedelta) -> bool:
+    """Running (or paused, or starting) and heard from within `silent_for`."""
+    return worker.state in ALIVE_STATES and now - worker.heartbeat_at <= silent_for
 
 
 def register(db: Database, worker_id: str, *, embedder: str, memory_mb: float) -> None:

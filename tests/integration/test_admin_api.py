@@ -403,3 +403,19 @@ def test_the_openapi_document_lists_every_admin_route(client: TestClient) -> Non
     for path in [*GET_ROUTES, *(p for p, _ in POST_ROUTES)]:
         template = path.replace("/tasks/1", "/tasks/{task_id}")
         assert template in paths, template
+
+
+def test_a_worker_takes_up_a_stored_log_level_at_its_next_heartbeat(
+    settings: Settings, db: Database
+) -> None:
+    from jobsim import runtime_settings
+
+    configure_logging("INFO")
+    worker = Worker(settings, db, FakeEmbedder(64, name=settings.embedder))
+    with db.write() as session:
+        runtime_settings.write(session, runtime_settings.LOG_LEVEL, "ERROR")
+    try:
+        worker.beat()
+        assert logging.getLogger("jobsim").level == logging.ERROR
+    finally:
+        configure_logging("INFO")

@@ -794,7 +794,9 @@ def test_get_endpoints_answer_unknown_or_malformed_ids_with_a_documented_status(
     checked = 0
     for path, operations in paths.items():
         operation = operations.get("get")
-        if operation is None or "{" not in path:
+        # Admin routes answer 503 before reading any id while no admin token is configured
+        # (test_admin_api.py covers them); this test is about posting ids.
+        if operation is None or "{" not in path or path.startswith("/api/admin/"):
             continue
         url = re.sub(r"\{[^}]+\}", posting_id, path)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -11,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,10 +27,13 @@ from jobsim.settings import Settings
 
 log = logging.getLogger("jobsim.api")
 TRACE_HEADER = "X-Trace-Id"
+REQUEST_ID_HEADER = "X-Request-ID"
+_TRACE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
-    from jobsim.api import admin, health, jobs, similar
+    from jobsim.api import admin, health, jobs, metrics, similar
+    from jobsim.dashboard import router as dashboard_router
 
     settings = settings or (service.settings if service else Settings())
     app = FastAPI(
@@ -42,7 +47,10 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.include_router(jobs.router)
     app.include_router(similar.router)
     app.include_router(health.router)
+    app.include_router(health.probes)
+    app.include_router(metrics.router)
     app.include_router(admin.router)
+    app.include_router(dashboard_router)
     _install_middleware(app, settings)
     _install_error_handlers(app)
     return app
@@ -79,18 +87,24 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
     ) -> Response:
         follower: LogLevelFollower | None = getattr(request.app.state, "log_level", None)
         if follower is not None and follower.due():
-            await run_in_threadpool(follower.follow)
+            try:
+                await run_in_threadpool(follower.follow)
+            except SQLAlchemyError:  # the probes must still answer while the database is down
+                log.warning("could not read the runtime log level; keeping the current one")
         return await call_next(request)
 
     @app.middleware("http")
     async def add_trace_id(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        incoming = request.headers.get(TRACE_HEADER, "")
-        trace_id = incoming if incoming.isalnum() and len(incoming) <= 64 else None
+        # A board's own request id (X-Request-ID) becomes the trace id, so its logs and ours
+        # meet; anything that does not look like an id is replaced, never logged.
+        incoming = request.headers.get(REQUEST_ID_HEADER) or request.headers.get(TRACE_HEADER, "")
+        trace_id = incoming if _TRACE_ID.match(incoming) else None
         with trace(trace_id) as current:
             response = await call_next(request)
             response.headers[TRACE_HEADER] = current
+            response.headers[REQUEST_ID_HEADER] = current
             return response
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
 
 
 class FieldError(BaseModel):
@@ -40,3 +41,38 @@ class BulkResponse(BaseModel):
 class HealthStatus(BaseModel):
     status: Literal["ok", "ready", "unavailable"]
     detail: str | None = None
+
+
+class _CamelModel(BaseModel):
+    """Fields written in camelCase, as the seed's Node service answered."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class QueueHealth(_CamelModel):
+    pending: int
+    processing: int
+    failed: int
+
+
+class WorkersHealth(_CamelModel):
+    active: int
+
+
+class EmbeddingMetrics(_CamelModel):
+    coverage: str
+    total_jobs: int
+    jobs_with_embeddings: int
+    queue: QueueHealth
+    workers: WorkersHealth
+
+
+class EmbeddingHealth(_CamelModel):
+    status: Literal["healthy", "degraded"]
+    timestamp: str
+    metrics: EmbeddingMetrics
+
+
+class HealthError(BaseModel):
+    status: Literal["error"]
+    error: str

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
+from jobsim import metrics
 from jobsim.api.deps import get_service
 from jobsim.api.jobs import ERRORS
 from jobsim.postings.schema import ID_PATTERN
@@ -27,4 +29,8 @@ async def similar_postings(
     same_city: bool = False,
 ) -> SimilarResponse:
     filters = SimilarFilters(limit, min_score, exclude_same_company, remote_only, same_city)
-    return await run_in_threadpool(service.similar.for_posting, posting_id, filters)
+    started = time.perf_counter()
+    answer = await run_in_threadpool(service.similar.for_posting, posting_id, filters)
+    metrics.inc(metrics.SIMILAR_REQUESTS, method=answer.method)
+    metrics.observe(metrics.SIMILAR_LATENCY, time.perf_counter() - started, method=answer.method)
+    return answer

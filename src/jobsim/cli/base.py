@@ -102,13 +102,31 @@ pass_context = click.make_pass_decorator(Context)
     help="local:all-MiniLM-L6-v2 (default), openai:<model>, gemini:<model>, ...",
 )
 @click.option("--log-level", envvar="JOBSIM_LOG_LEVEL", default="INFO", show_default=True)
+@click.option(
+    "--log-format",
+    envvar="JOBSIM_LOG_FORMAT",
+    type=click.Choice(["json", "text"]),
+    default="json",
+    show_default=True,
+)
 @click.pass_context
 def main(
-    ctx: click.Context, database_url: str | None, embedder: str | None, log_level: str
+    ctx: click.Context,
+    database_url: str | None,
+    embedder: str | None,
+    log_level: str,
+    log_format: str,
 ) -> None:
     """jobsim: semantic similar jobs for job boards."""
-    configure_logging(log_level)
-    ctx.obj = Context({"database_url": database_url, "embedder": embedder, "log_level": log_level})
+    configure_logging(log_level, fmt=log_format)
+    ctx.obj = Context(
+        {
+            "database_url": database_url,
+            "embedder": embedder,
+            "log_level": log_level,
+            "log_format": log_format,
+        }
+    )
     ctx.call_on_close(ctx.obj.close)
 
 

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import httpx
 import numpy as np
 
-from jobsim import errors
+from jobsim import errors, metrics
 from jobsim.embedders.base import Embedder, FloatMatrix, validate_vectors
 from jobsim.embedders.limiter import RateLimiter, estimate_tokens
 from jobsim.errors import ConfigurationError, PermanentError, RateLimited, TransientError
@@ -98,12 +98,15 @@ def post_json(
     try:
         response = client.post(url, json=body, headers=headers)
     except httpx.TimeoutException as exc:
+        metrics.inc(metrics.PROVIDER_REQUESTS, provider=provider, status="timeout")
         raise TransientError(
             f"{provider} embeddings request timed out ({type(exc).__name__})"
         ) from exc
     except httpx.TransportError as exc:
+        metrics.inc(metrics.PROVIDER_REQUESTS, provider=provider, status="connection_error")
         detail = sanitize(str(exc), [secret])
         raise TransientError(f"{provider} embeddings request failed to connect: {detail}") from exc
+    metrics.inc(metrics.PROVIDER_REQUESTS, provider=provider, status=str(response.status_code))
     classify_response(response, provider, secret)
     try:
         return response.json()
@@ -254,6 +257,7 @@ class HttpEmbedder(Embedder):
                 secret=self._api_key,
             )
         except RateLimited as exc:
+            metrics.inc(metrics.RATE_LIMITED, provider=self.provider)
             if exc.retry_after is not None:
                 self.limiter.pause_for(exc.retry_after)
             raise

@@ -45,6 +45,7 @@ from jobsim.queue.reports import (
     outcomes_since,
     per_minute,
     postings_with_tasks,
+    totals,
 )
 
 __all__ = [
@@ -85,4 +86,5 @@ __all__ = [
     "retry_failed",
     "settle_failure",
     "still_held",
+    "totals",
 ]

@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_, select, text, upd
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from jobsim import metrics
 from jobsim.clock import Clock, system_clock
 from jobsim.errors import sanitize
 from jobsim.retry import RetryDecision
@@ -148,6 +149,7 @@ def enqueue_many(
             },
         )
         session.execute(statement)
+    metrics.inc(metrics.TASKS_ENQUEUED, len(ids), kind=kind)
 
 
 def cancel_queued(session: Session, kind: str, posting_id: str) -> int:

@@ -26,6 +26,15 @@ def counts(session: Session) -> dict[str, dict[str, int]]:
     return table
 
 
+def totals(counts_by_kind: dict[str, dict[str, int]]) -> dict[str, int]:
+    """{state: count} over every kind, from `counts`."""
+    found: dict[str, int] = dict.fromkeys(STATES, 0)
+    for by_state in counts_by_kind.values():
+        for state, count in by_state.items():
+            found[state] = found.get(state, 0) + count
+    return found
+
+
 def oldest_queued_age_seconds(session: Session, *, clock: Clock = system_clock) -> float | None:
     oldest = session.scalar(select(func.min(Task.created_at)).where(Task.state == QUEUED))
     return None if oldest is None else max((clock() - _aware(oldest)).total_seconds(), 0.0)
