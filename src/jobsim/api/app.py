@@ -5,7 +5,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    ExitStack,
+    asynccontextmanager,
+)
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -31,7 +36,14 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _TRACE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    service: Service | None = None,
+    *,
+    alongside: Callable[[], AbstractContextManager[object]] | None = None,
+) -> FastAPI:
+    """The app. `alongside` is entered at start-up and left at shutdown, before the server
+    exits (`jobsim serve --with-worker` runs its worker there, so the worker stops gracefully)."""
     from jobsim.api import admin, health, jobs, metrics, similar
     from jobsim.dashboard import router as dashboard_router
 
@@ -40,7 +52,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         title="jobsim",
         version=__version__,
         description="Semantic similar-jobs engine: push postings, read fresh similar lists.",
-        lifespan=_lifespan(settings, service),
+        lifespan=_lifespan(settings, service, alongside),
     )
     app.state.settings = settings
     app.state.failed_logins = FailedLogins(settings.admin_failed_auth_per_minute)
@@ -57,7 +69,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
 
 def _lifespan(
-    settings: Settings, given: Service | None
+    settings: Settings,
+    given: Service | None,
+    alongside: Callable[[], AbstractContextManager[object]] | None,
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """Start-up: open the database (unless the caller handed over a service, which it keeps
     owning) and load the language model, so the first request does not pay for it."""
@@ -68,9 +82,13 @@ def _lifespan(
         language.warm_up()
         app.state.service = service
         app.state.log_level = LogLevelFollower(service.db, settings.heartbeat_seconds)
+        companions = ExitStack()
+        if alongside is not None:
+            companions.enter_context(alongside())
         try:
             yield
         finally:
+            await run_in_threadpool(companions.close)
             if given is None:
                 service.db.dispose()
 

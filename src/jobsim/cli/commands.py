@@ -68,18 +68,17 @@ def serve(context: Context, host: str, port: int, with_worker: bool) -> None:
 
     settings = context.settings
     service = context.service()
-    app = create_app(settings, service)
-    with _embedded_worker(context) if with_worker else _nothing():
-        uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
+    # The worker lives in the app's lifespan: uvicorn ends the process right after its own
+    # shutdown (re-raising SIGTERM), so code after uvicorn.run would never run.
+    worker = (lambda: _embedded_worker(context)) if with_worker else None
+    app = create_app(settings, service, alongside=worker)
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
 
 
 @contextmanager
 def _embedded_worker(context: Context) -> Iterator[None]:
+    """A worker thread for the server's lifetime; at shutdown it finishes its batch within the
+    grace period, or gives the batch back to the queue."""
     the_worker = context.worker()
     thread = threading.Thread(target=the_worker.run, name="jobsim-worker", daemon=True)
     thread.start()
@@ -88,7 +87,9 @@ def _embedded_worker(context: Context) -> Iterator[None]:
     finally:
         the_worker.stop()
         thread.join(timeout=context.settings.shutdown_grace_seconds)
-        if not thread.is_alive():
+        if thread.is_alive():
+            the_worker.release_held()
+        else:
             the_worker.embedder.close()
 
 
