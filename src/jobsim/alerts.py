@@ -167,8 +167,7 @@ def _dead_workers_summary(dead: Sequence[Worker]) -> str:
 
 
 def _tasks_by_state(session: Session) -> dict[str, int]:
-    by_kind = queue.counts(session).values()
-    return {state: sum(states[state] for states in by_kind) for state in queue.STATES}
+    return queue.totals(queue.counts(session))
 
 
 def _backlog(queued: int, settings: Settings) -> Condition:

@@ -80,6 +80,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(5_000_000, ge=1024)
     max_bulk_items: int = Field(1000, ge=1)
 
+    # Free-text matching (POST /api/jobs/similar) and the drop-in widget (/widget.js).
+    match_requests_per_minute: int = Field(60, ge=1, description="per client")
+    fill_short_lists: int = Field(
+        3, ge=0, le=100, description="fewer semantic matches than this are topped up (fallback)"
+    )
+    cors_allowed_origins: str = Field("", description="comma-separated origins, or *")
+    widget_link_template: str = Field("/jobs/{id}", description="{id} becomes the posting id")
+
     # Operations: the admin API and dashboard need this token (Authorization: Bearer ...).
     admin_token: SecretStr | None = None
     admin_failed_auth_per_minute: int = Field(10, ge=1)
