@@ -13,13 +13,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from jobsim import metrics, queue
 from jobsim.clock import Clock, system_clock
-from jobsim.embedders.base import FloatMatrix, validate_vectors
+from jobsim.embedders.base import validate_vectors
 from jobsim.errors import PermanentError, TransientError, sanitize
 from jobsim.lists import ListTransaction, SimilarityEngine
 from jobsim.logs import trace
 from jobsim.postings.listed import is_active
 from jobsim.postings.recipe import PostingInputs
 from jobsim.retry import RetryDecision, RetryPolicy
+from jobsim.similarity import FloatArray
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Embedding, Posting
 from jobsim.vectorizer import PostingVectorizer
@@ -74,20 +75,12 @@ class BatchProcessor:
 
     def process(self, tasks: Sequence[queue.ClaimedTask], report: BatchReport) -> None:
         plan = self._plan(tasks)
-        vectors: FloatMatrix | None = None
-        if plan.to_embed:
-            inputs = list(plan.to_embed.values())
-            try:
-                # Checked here too: a provider bug must fail the batch, not crash the worker.
-                with metrics.timed(metrics.EMBEDDING_DURATION):
-                    raw = self.vectorizer.vectors(inputs)
-                vectors = validate_vectors(raw, len(inputs), self.vectorizer.dims)
-            except Exception as error:
-                embed_tasks = [t for pid in plan.to_embed for t in plan.tasks_by_posting[pid]]
-                self._settle_failures(embed_tasks, error, report)
-                for pid in list(plan.to_embed):
-                    plan.tasks_by_posting.pop(pid, None)
-                plan.to_embed.clear()
+        vectors, failures = self._embed(plan.to_embed)
+        for posting_ids, error in failures:
+            failed = [t for pid in posting_ids for t in plan.tasks_by_posting.pop(pid)]
+            for pid in posting_ids:
+                del plan.to_embed[pid]
+            self._settle_failures(failed, error, report)
         try:
             self._write(plan, vectors, report)
         except SQLAlchemyError as error:
@@ -95,6 +88,65 @@ class BatchProcessor:
             log.exception("batch write failed; tasks go back to the queue")
             remaining = [t for ts in plan.tasks_by_posting.values() for t in ts]
             self._settle_failures(remaining, TransientError(f"database error: {error}"), report)
+
+    def _embed(
+        self, wanted: dict[str, PostingInputs]
+    ) -> tuple[dict[str, FloatArray], list[tuple[list[str], Exception]]]:
+        """Vectors by posting id, and the groups of postings that failed with their error.
+
+        The batch goes in one call. When the provider rejects it for good (or returns a bad
+        vector), both halves are tried: if only one fails, the bad input is in it and the
+        search goes on there, so one posting the provider cannot take fails alone instead of
+        taking its whole batch to the dead letters. If both halves fail, the error is not about
+        one input (a bad key, an unknown model) and the batch fails as a whole. A transient
+        error also fails its group as a whole (every posting is retried later).
+        """
+        vectors: dict[str, FloatArray] = {}
+        failures: list[tuple[list[str], Exception]] = []
+        if wanted:
+            ids = list(wanted)
+            error = self._embed_group(ids, wanted, vectors)
+            if isinstance(error, PermanentError):
+                self._isolate(ids, error, wanted, vectors, failures)
+            elif error is not None:
+                failures.append((ids, error))
+        return vectors, failures
+
+    def _isolate(
+        self,
+        ids: list[str],
+        error: Exception,
+        wanted: dict[str, PostingInputs],
+        vectors: dict[str, FloatArray],
+        failures: list[tuple[list[str], Exception]],
+    ) -> None:
+        if len(ids) == 1:
+            failures.append((ids, error))
+            return
+        halves = (ids[: len(ids) // 2], ids[len(ids) // 2 :])
+        errors = [self._embed_group(half, wanted, vectors) for half in halves]
+        if all(isinstance(e, PermanentError) for e in errors):
+            failures.append((ids, error))
+            return
+        for half, half_error in zip(halves, errors, strict=True):
+            if isinstance(half_error, PermanentError):
+                self._isolate(half, half_error, wanted, vectors, failures)
+            elif half_error is not None:
+                failures.append((half, half_error))
+
+    def _embed_group(
+        self, ids: list[str], wanted: dict[str, PostingInputs], vectors: dict[str, FloatArray]
+    ) -> Exception | None:
+        """Embed one group into `vectors`; the error instead of raising it."""
+        try:
+            # Checked here too: a provider bug must fail the batch, not crash the worker.
+            with metrics.timed(metrics.EMBEDDING_DURATION):
+                raw = self.vectorizer.vectors([wanted[pid] for pid in ids])
+            matrix = validate_vectors(raw, len(ids), self.vectorizer.dims)
+        except Exception as error:
+            return error
+        vectors.update(zip(ids, matrix, strict=True))
+        return None
 
     def _plan(self, tasks: Sequence[queue.ClaimedTask]) -> _Plan:
         plan = _Plan()
@@ -130,7 +182,7 @@ class BatchProcessor:
                 plan.skipped.append(posting_id)
         return plan
 
-    def _write(self, plan: _Plan, vectors: FloatMatrix | None, report: BatchReport) -> None:
+    def _write(self, plan: _Plan, vectors: dict[str, FloatArray], report: BatchReport) -> None:
         if not plan.tasks_by_posting:
             return
         all_tasks = [t for ts in plan.tasks_by_posting.values() for t in ts]
@@ -180,12 +232,10 @@ class BatchProcessor:
         metrics.inc(metrics.LIST_REFRESHES, len(tx.touched_lists))
 
     def _store_vectors(
-        self, tx: ListTransaction, plan: _Plan, vectors: FloatMatrix | None, alive: set[str]
+        self, tx: ListTransaction, plan: _Plan, vectors: dict[str, FloatArray], alive: set[str]
     ) -> list[str]:
-        if vectors is None:
-            return []
         stored: list[str] = []
-        for row, (posting_id, inputs) in enumerate(plan.to_embed.items()):
+        for posting_id, inputs in plan.to_embed.items():
             digest = inputs.content_hash
             if posting_id not in alive:
                 continue
@@ -198,7 +248,7 @@ class BatchProcessor:
             # The hash is the worker's (its recipe may differ from the API's, e.g. during a
             # recipe rollout); keeping the posting's in step makes coverage and backfill agree.
             posting.content_hash = digest
-            self.engine.vector_stored(tx, posting, vectors[row], digest)
+            self.engine.vector_stored(tx, posting, vectors[posting_id], digest)
             stored.append(posting_id)
         return stored
 

@@ -12,7 +12,7 @@ workers never compute lists from a stale view of each other's vectors.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -68,7 +68,7 @@ class SimilarityEngine:
         self,
         db: Database,
         model: str,
-        dims: int,
+        dims: int | Callable[[], int],
         config: ScoringConfig,
         *,
         clock: Clock = system_clock,
@@ -76,12 +76,20 @@ class SimilarityEngine:
         self.db = db
         self.clock = clock
         self.model = model
-        self.dims = dims
+        # A callable is asked once, on first use: an HTTP embedder may only learn its dims
+        # from the provider, after the worker's start-up check.
+        self._dims = dims
         self.config = config
-        self.index = VectorIndex(dims)
+        self.index = VectorIndex(0)  # replaced by the first load
         self._loaded = False
         self._last_seq = 0
         self._last_meta_sync: datetime | None = None
+
+    @property
+    def dims(self) -> int:
+        if callable(self._dims):
+            self._dims = self._dims()
+        return self._dims
 
     # --- keeping the index in sync ---------------------------------------------------------
 

@@ -19,6 +19,7 @@ from jobsim import metrics, queue, worker_registry
 from jobsim.batch import BatchProcessor, BatchReport
 from jobsim.clock import Clock, system_clock
 from jobsim.embedders.base import Embedder
+from jobsim.errors import PermanentError, TransientError, sanitize
 from jobsim.lists import SimilarityEngine
 from jobsim.maintenance import run_maintenance
 from jobsim.retry import RetryPolicy
@@ -58,15 +59,15 @@ class Worker:
         self.engine = SimilarityEngine(
             db,
             self.vectorizer.name,
-            self.vectorizer.dims,
+            lambda: self.vectorizer.dims,
             ScoringConfig.from_settings(settings),
             clock=clock,
         )
-        policy = RetryPolicy(
+        self.policy = RetryPolicy(
             settings.retry_base_seconds, settings.retry_cap_seconds, settings.max_attempts
         )
         self.batches = BatchProcessor(
-            db, self.vectorizer, self.engine, policy, _secrets(settings), clock=clock
+            db, self.vectorizer, self.engine, self.policy, _secrets(settings), clock=clock
         )
         self.totals = BatchReport()
         # This process's counters for /metrics, written to the worker's row at each heartbeat.
@@ -78,6 +79,7 @@ class Worker:
         self._held_lock = threading.Lock()
         self._last_maintenance = 0.0
         self._paused = False
+        self._ready = False
         self._process = psutil.Process()
         self._log_level = LogLevelFollower(db, interval=0)
 
@@ -94,7 +96,6 @@ class Worker:
         self._stop.clear()
         self._finished.clear()
         with metrics.recording_into(self.counters):
-            self.embedder.check()
             self._register()
             signals = ShutdownSignals(self._begin_shutdown) if install_signal_handlers else None
             beat = threading.Thread(
@@ -102,7 +103,8 @@ class Worker:
             )
             beat.start()
             try:
-                self._work(burst, max_batches)
+                if self._wait_for_embedder():
+                    self._work(burst, max_batches)
             finally:
                 self._stop.set()
                 beat.join(timeout=5)
@@ -111,6 +113,32 @@ class Worker:
                 if signals is not None:
                     signals.restore()
         return self.totals
+
+    def _wait_for_embedder(self) -> bool:
+        """The start-up check, until it passes: a provider that is rate limiting or down is
+        waited for with backoff (the worker shows as "starting"); a bad key or an unknown
+        model (PermanentError) ends the worker. False when stopped while waiting."""
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                self.embedder.check()
+                _ = self.vectorizer.dims  # an HTTP embedder learns them from the check
+            except PermanentError:
+                raise
+            except Exception as error:
+                attempt += 1
+                decision = self.policy.decide(_as_transient(error), 1)
+                delay = decision.delay_seconds or self.policy.backoff(attempt)
+                log.warning(
+                    "embedder not ready; the worker waits and tries again",
+                    extra={"retry_in_seconds": round(delay, 1), "error": sanitize(str(error))},
+                )
+                self._stop.wait(delay)
+                continue
+            self._ready = True
+            self._update_row(state="running")
+            return True
+        return False
 
     def _work(self, burst: bool, max_batches: int | None) -> None:
         batches = 0
@@ -173,6 +201,7 @@ class Worker:
 
     def _run_once(self) -> BatchReport:
         report = BatchReport()
+        self._ready = True  # claiming work: running (run() only gets here after its check)
         tasks = queue.claim(
             self.db,
             self.id,
@@ -211,7 +240,7 @@ class Worker:
         try:
             if held is not None:
                 queue.heartbeat(self.db, held[0], self.settings.lease_seconds, clock=self.clock)
-            self._update_row(state="paused" if self._paused else "running")
+            self._update_row(state=self._state())
             self._log_level.follow()
         except SQLAlchemyError:
             log.exception("heartbeat failed")
@@ -243,9 +272,18 @@ class Worker:
         except SQLAlchemyError:
             log.exception("maintenance failed")
 
+    def _state(self) -> str:
+        if not self._ready:
+            return "starting"
+        return "paused" if self._paused else "running"
+
     def _register(self) -> None:
         worker_registry.register(
-            self.db, self.id, embedder=self.vectorizer.name, memory_mb=self._memory_mb()
+            self.db,
+            self.id,
+            embedder=self.vectorizer.name,
+            memory_mb=self._memory_mb(),
+            state="starting",
         )
         log.info("worker started", extra={"worker": self.id, "embedder": self.vectorizer.name})
 
@@ -276,6 +314,13 @@ class Worker:
                 "failed": self.totals.failed,
             },
         )
+
+
+def _as_transient(error: BaseException) -> BaseException:
+    """A start-up check error as the retry policy reads it (anything unknown is transient)."""
+    if isinstance(error, TransientError):
+        return error
+    return TransientError(f"{type(error).__name__}: {error}")
 
 
 def _secrets(settings: Settings) -> tuple[str, ...]:

@@ -30,7 +30,9 @@ def is_alive(worker: Worker, now: datetime, silent_for: timedelta) -> bool:
     return worker.state in ALIVE_STATES and now - worker.heartbeat_at <= silent_for
 
 
-def register(db: Database, worker_id: str, *, embedder: str, memory_mb: float) -> None:
+def register(
+    db: Database, worker_id: str, *, embedder: str, memory_mb: float, state: str = "running"
+) -> None:
     now = utcnow()
     with db.write() as session:
         session.merge(
@@ -38,7 +40,7 @@ def register(db: Database, worker_id: str, *, embedder: str, memory_mb: float) -
                 id=worker_id,
                 hostname=socket.gethostname(),
                 pid=os.getpid(),
-                state="running",
+                state=state,
                 embedder=embedder,
                 started_at=now,
                 heartbeat_at=now,

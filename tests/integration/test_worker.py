@@ -532,7 +532,8 @@ def test_a_permanent_embedder_error_fails_the_task_with_a_sanitized_message(
     )
     embedder = AlwaysFailing(error)
     report = Worker(keyed, db, embedder).run(burst=True)
-    assert embedder.calls == [2]  # no retry
+    # No retry: the batch, then each half once (both fail, so it is not one bad input).
+    assert embedder.calls == [2, 1, 1]
     assert report.failed == 2
     for posting_id in ("py-berlin", "py-munich"):
         task = only_task(db, posting_id)
@@ -562,6 +563,36 @@ def test_a_rate_limited_embedder_delays_the_task_by_retry_after_and_refunds_the_
     assert task.last_error == "429 slow down"
     assert before + timedelta(seconds=29.5) <= task.run_after <= utcnow() + timedelta(seconds=30.5)
     assert worker.run_once().claimed == 0  # not due yet
+
+
+class RejectsOne(FakeEmbedder):
+    """A provider that refuses any request holding `word` (e.g. input it cannot take)."""
+
+    def __init__(self, word: str) -> None:
+        super().__init__()
+        self.word = word
+
+    def embed(self, texts: Sequence[str]) -> FloatMatrix:
+        if any(self.word in text for text in texts):
+            self.calls.append(len(texts))
+            raise PermanentError(f"400: input rejected ({self.word})")
+        return super().embed(texts)
+
+
+def test_one_posting_the_provider_rejects_fails_alone_and_its_batch_is_stored(
+    db: Database, settings: Settings
+) -> None:
+    create_all(db)
+    poison = {**POSTINGS["cook"], "title": "Line Cook Zzyzx"}
+    create(db, "poison", **poison)
+
+    report = Worker(settings, db, RejectsOne("Zzyzx")).run(burst=True)
+
+    assert (report.failed, report.succeeded) == (1, len(POSTINGS))
+    assert only_task(db, "poison").state == queue.FAILED
+    assert only_task(db, "poison").last_error == "400: input rejected (Zzyzx)"
+    assert set(stored_vectors(db)) == set(POSTINGS)
+    assert_lists_exact(db, settings)
 
 
 class BadShapeEmbedder(FakeEmbedder):
@@ -975,3 +1006,58 @@ def test_polish_titles_are_embedded_glossed_and_status_says_so(
     languages = {row["language"]: row for row in Service(glossed, db).ops.status()["languages"]}
     assert languages["pl"]["glossed"] and languages["pl"]["coverage"] == 1.0
     assert not languages["en"]["glossed"]
+
+
+class NotReadyAtFirst(FakeEmbedder):
+    """A provider whose start-up check fails with the queued errors before it answers."""
+
+    def __init__(self, *errors: BaseException) -> None:
+        super().__init__()
+        self.errors = list(errors)
+        self.checks = 0
+
+    def check(self) -> None:
+        self.checks += 1
+        if self.errors:
+            raise self.errors.pop(0)
+
+
+def test_a_worker_started_while_the_provider_is_rate_limiting_or_down_waits_then_works(
+    db: Database, settings: Settings
+) -> None:
+    create(db, "py-berlin")
+    embedder = NotReadyAtFirst(
+        RateLimited("429 slow down", retry_after=0.01), TransientError("503 unavailable")
+    )
+    report = Worker(settings, db, embedder, worker_id="patient").run(burst=True)
+
+    assert embedder.checks == 3
+    assert report.succeeded == 1
+    assert set(stored_vectors(db)) == {"py-berlin"}
+    assert worker_row(db, "patient").state == "stopped"
+
+
+def test_a_worker_shows_starting_until_its_provider_answers(
+    db: Database, settings: Settings
+) -> None:
+    embedder = NotReadyAtFirst(*(TransientError("connection refused") for _ in range(1000)))
+    worker = Worker(settings, db, embedder, worker_id="waiting")
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: embedder.checks >= 3)
+        assert worker_row(db, "waiting").state == "starting"
+        assert thread.is_alive()  # a transient error never ends the worker
+    finally:
+        worker.stop()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_a_worker_whose_provider_rejects_the_key_at_start_up_stops_with_that_error(
+    db: Database, settings: Settings
+) -> None:
+    embedder = NotReadyAtFirst(PermanentError("401: invalid key"))
+    with pytest.raises(PermanentError, match="401"):
+        Worker(settings, db, embedder, worker_id="refused").run(burst=True)
+    assert worker_row(db, "refused").state == "stopped"
