@@ -46,6 +46,8 @@ def create_app(
     exits (`jobsim serve --with-worker` runs its worker there, so the worker stops gracefully)."""
     from jobsim.api import admin, health, jobs, metrics, similar
     from jobsim.dashboard import router as dashboard_router
+    from jobsim.widget import install_cors
+    from jobsim.widget import router as widget_router
 
     settings = settings or (service.settings if service else Settings())
     app = FastAPI(
@@ -63,7 +65,9 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(admin.router)
     app.include_router(dashboard_router)
+    app.include_router(widget_router)
     _install_middleware(app, settings)
+    install_cors(app, settings)  # outermost, so every answer (errors too) carries its headers
     _install_error_handlers(app)
     return app
 
