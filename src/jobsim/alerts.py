@@ -326,8 +326,8 @@ class EmailChannel:
 class WebhookChannel:
     name = "webhook"
 
-    def __init__(self, settings: Settings) -> None:
-        self.url = settings.alert_webhook_url
+    def __init__(self, url: str) -> None:
+        self.url = url
 
     def send(self, change: AlertChange) -> None:
         response = httpx.post(self.url, json=change.payload(), timeout=SEND_TIMEOUT_SECONDS)
@@ -338,7 +338,7 @@ def configured_channels(settings: Settings) -> list[Channel]:
     """The webhook when its URL is set; email when both recipients and an SMTP host are."""
     channels: list[Channel] = []
     if settings.alert_webhook_url:
-        channels.append(WebhookChannel(settings))
+        channels.append(WebhookChannel(settings.alert_webhook_url.get_secret_value()))
     if _addresses(settings.alert_email_to) and settings.smtp_host:
         channels.append(EmailChannel(settings))
     return channels
@@ -373,6 +373,6 @@ def _secrets(settings: Settings) -> list[str]:
         settings.admin_token,
         settings.openai_api_key,
         settings.gemini_api_key,
+        settings.alert_webhook_url,
     )
-    values = [key.get_secret_value() for key in keys if key is not None]
-    return [value for value in [*values, settings.alert_webhook_url] if value]
+    return [key.get_secret_value() for key in keys if key is not None]

@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     health_min_workers: int = Field(1, ge=0)
 
     # Alerts by email (SMTP) and webhook; each condition alerts when it starts and when it clears.
-    alert_webhook_url: str = ""
+    alert_webhook_url: SecretStr | None = None  # secret: a Slack webhook URL carries its token
     alert_email_to: str = Field("", description="comma-separated addresses")
     alert_email_from: str = "jobsim@localhost"
     smtp_host: str = ""

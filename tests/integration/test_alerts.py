@@ -171,7 +171,7 @@ def alert_settings(settings: Settings, smtp: SmtpServer, hook: HookServer) -> Se
         update={
             "heartbeat_seconds": 15.0,
             "lease_seconds": 120.0,
-            "alert_webhook_url": hook.url,
+            "alert_webhook_url": SecretStr(hook.url),
             "alert_email_to": "ops@example.com, oncall@example.com",
             "alert_email_from": "jobsim@example.com",
             "smtp_host": "127.0.0.1",
