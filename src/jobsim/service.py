@@ -1,11 +1,11 @@
 """What the HTTP API and the CLI both call, built once from the settings, the database and the
-vector recipe: posting writes and reads, similar-list serving, operations reports and admin
-actions. No HTTP and no
-argv here."""
+vector recipe: posting writes and reads, similar-list serving, free-text matching, operations
+reports and admin actions. No HTTP and no argv here."""
 
 from __future__ import annotations
 
 from jobsim.admin import AdminActions
+from jobsim.matching import TextMatcher
 from jobsim.ops import Operations
 from jobsim.postings.store import PostingStore
 from jobsim.serving import SimilarReader
@@ -22,6 +22,7 @@ class Service:
         self.db = db or Database(settings.database_url)
         self.recipe = recipe or VectorRecipe.from_settings(settings)
         self.postings = PostingStore(self.db, self.recipe.text, max_attempts=settings.max_attempts)
-        self.similar = SimilarReader(settings, self.db, self.recipe.model)
+        self.similar = SimilarReader(settings, self.db, self.recipe)
+        self.matching = TextMatcher(settings, self.db, self.recipe)
         self.ops = Operations(settings, self.db, self.recipe)
         self.admin = AdminActions(settings, self.db, self.recipe)

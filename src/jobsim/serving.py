@@ -1,32 +1,39 @@
-"""Serving similar lists: the cached list filtered to listed postings, the category/location
-fallback while a posting is not embedded (or nothing listed is left), and a recompute request
-when a list has run thin."""
+"""Serving similar lists: the cached list filtered to listed postings, topped up with fallback
+postings when it is short, the category/location fallback while a posting is not embedded (or
+nothing listed is left), a recompute request when a list has run thin, the explanation of each
+item on request, and the seed's response shape for boards that read it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from jobsim import queue
+from jobsim.explain import Explainer, Explanation, Side, load_vectors
 from jobsim.postings.embedded import is_embedded
 from jobsim.postings.listed import is_listed, listed_clause
-from jobsim.postings.schema import PostingSummary
+from jobsim.postings.schema import LocationOut, PostingSummary, SalaryOut
 from jobsim.postings.writer import get_live
 from jobsim.settings import Settings
+from jobsim.similarity import ScoringConfig
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Posting, SimilarEntry
 from jobsim.storage.types import utcnow
+from jobsim.vector_recipe import VectorRecipe
 
 RECOMPUTE_COOLDOWN = timedelta(minutes=5)
 IN_PROGRESS = "Semantic matching in progress; showing postings in the same category or location."
 NOTHING_SIMILAR = (
     "No semantically similar postings yet; showing postings in the same category or location."
 )
+FILL_POOL = 200  # the newest fallback postings that topping up a short list ranks
+Source = Literal["semantic", "fallback"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,10 @@ class SimilarFilters:
     exclude_same_company: bool = False
     remote_only: bool = False
     same_city: bool = False
+    # A semantic list shorter than this is topped up with fallback postings (same category or
+    # city); None = settings.fill_short_lists, 0 = never.
+    fill: int | None = None
+    explain: bool = False
 
 
 class SimilarItem(PostingSummary):
@@ -43,16 +54,28 @@ class SimilarItem(PostingSummary):
     percentage: int | None = None
     semantic: float | None = None
     context: float | None = None
+    source: Source = Field(
+        "semantic", description="semantic: a scored match; fallback: same category or city"
+    )
+    explanation: Explanation | None = Field(None, description="with ?explain=true")
 
     @classmethod
     def of_match(cls, other: Posting, entry: SimilarEntry | None) -> SimilarItem:
-        item = cls(**dict(PostingSummary.of(other)))
-        if entry is not None:
-            item.score = round(entry.score, 4)
-            item.percentage = round(entry.score * 100)
-            item.semantic = round(entry.semantic, 4)
-            item.context = round(entry.context, 4)
-        return item
+        """A cached list's entry, or (entry None) a fallback posting, which has no score."""
+        if entry is None:
+            return cls(**dict(PostingSummary.of(other)), source="fallback")
+        return cls.scored(other, entry.score, entry.semantic, entry.context)
+
+    @classmethod
+    def scored(cls, other: Posting, score: float, semantic: float, context: float) -> SimilarItem:
+        return cls(
+            **dict(PostingSummary.of(other)),
+            score=round(score, 4),
+            percentage=round(score * 100),
+            semantic=round(semantic, 4),
+            context=round(context, 4),
+            source="semantic",
+        )
 
 
 class SimilarResponse(BaseModel):
@@ -66,15 +89,17 @@ class SimilarResponse(BaseModel):
 
 
 class SimilarReader:
-    def __init__(self, settings: Settings, db: Database, model: str) -> None:
+    def __init__(self, settings: Settings, db: Database, recipe: VectorRecipe) -> None:
         self.settings = settings
         self.db = db
-        self.model = model
+        self.model = recipe.model
+        self.explainer = Explainer(recipe.views, ScoringConfig.from_settings(settings))
 
     def for_posting(
         self, posting_id: str, filters: SimilarFilters = SimilarFilters()
     ) -> SimilarResponse:
-        """The cached list, filtered to listed postings, or the category/location fallback."""
+        """The cached list, filtered to listed postings and topped up when short, or the
+        category/location fallback."""
         now = utcnow()
         with self.db.read() as session:
             posting = get_live(session, posting_id)
@@ -87,13 +112,18 @@ class SimilarReader:
             ).all()
             valid = [(entry, other) for entry, other in rows if is_listed(other, now)]
             recompute = self._needs_recompute(session, posting, embedded, len(valid), now)
-            chosen = [(e, o) for e, o in valid if _passes(filters, posting, o, e.score)]
-            data = [SimilarItem.of_match(o, e) for e, o in chosen[: filters.limit]]
+            passing = [(e, o) for e, o in valid if _passes(filters, posting, o, e.score)]
+            chosen: list[tuple[Posting, SimilarEntry | None]] = [
+                (o, e) for e, o in passing[: filters.limit]
+            ]
             # Semantic while any cached entry is still listed (filters may empty the page);
             # when none is (not embedded yet, or all of them left), the fallback.
-            semantic = bool(data) or (embedded and bool(valid))
+            semantic = bool(chosen) or (embedded and bool(valid))
             if not semantic:
-                data = self.fallback_for(session, posting, filters, now)
+                chosen = [(o, None) for o in self._fallback(session, posting, filters, now)]
+            else:
+                chosen += self._top_up(session, posting, filters, now, chosen)
+            data = self._items(session, posting, chosen, filters.explain)
         if recompute:
             with self.db.write() as session:
                 queue.enqueue(
@@ -117,6 +147,47 @@ class SimilarReader:
             recompute_queued=recompute,
         )
 
+    def _top_up(
+        self,
+        session: Session,
+        posting: Posting,
+        filters: SimilarFilters,
+        now: datetime,
+        chosen: Sequence[tuple[Posting, SimilarEntry | None]],
+    ) -> list[tuple[Posting, SimilarEntry | None]]:
+        """The seed never leaves a page short: fewer semantic matches than the fill size are
+        topped up to it with fallback postings (same category or city), marked as such
+        (`source: fallback`). Those nearest to the posting come first: every one of them scored
+        under the minimum, but not all equally far under it."""
+        fill = self.settings.fill_short_lists if filters.fill is None else filters.fill
+        missing = min(fill, filters.limit) - len(chosen)
+        if missing <= 0:
+            return []
+        shown = [other.id for other, _ in chosen]
+        extra = self._fallback(
+            session, posting, replace(filters, limit=missing), now, shown, nearest_first=True
+        )
+        return [(other, None) for other in extra]
+
+    def _items(
+        self,
+        session: Session,
+        posting: Posting,
+        chosen: Sequence[tuple[Posting, SimilarEntry | None]],
+        explain: bool,
+    ) -> list[SimilarItem]:
+        items = [SimilarItem.of_match(other, entry) for other, entry in chosen]
+        if explain and items:
+            vectors = load_vectors(
+                session, self.model, [posting.id, *(other.id for other, _ in chosen)]
+            )
+            anchor = Side.of_posting(posting, vectors.get(posting.id))
+            for item, (other, _) in zip(items, chosen, strict=True):
+                item.explanation = self.explainer.explain(
+                    anchor, Side.of_posting(other, vectors.get(other.id))
+                )
+        return items
+
     def _needs_recompute(
         self, session: Session, posting: Posting, embedded: bool, valid: int, now: datetime
     ) -> bool:
@@ -135,6 +206,23 @@ class SimilarReader:
         now: datetime | None = None,
     ) -> list[SimilarItem]:
         """The seed's fallback: same category or same city, listed, newest first."""
+        return [
+            SimilarItem.of_match(other, None)
+            for other in self._fallback(session, posting, filters, now or utcnow())
+        ]
+
+    def _fallback(
+        self,
+        session: Session,
+        posting: Posting,
+        filters: SimilarFilters,
+        now: datetime,
+        exclude: Collection[str] = (),
+        *,
+        nearest_first: bool = False,
+    ) -> list[Posting]:
+        """Same category or city, listed, passing the filters: newest first, or (when both
+        have a vector) the nearest of the newest FILL_POOL first."""
         related = []
         if posting.category:
             related.append(func.lower(Posting.category) == posting.category.lower())
@@ -145,17 +233,27 @@ class SimilarReader:
         limit = min(filters.limit, self.settings.fallback_limit)
         query = (
             select(Posting)
-            .where(or_(*related), Posting.id != posting.id, listed_clause(now or utcnow()))
+            .where(
+                or_(*related),
+                Posting.id.not_in([posting.id, *exclude]),
+                listed_clause(now),
+            )
             .order_by(Posting.created_at.desc(), Posting.id)
-            .limit(limit * 3)
+            .limit(FILL_POOL if nearest_first else limit * 3)
         )
         unscored = SimilarFilters(
             exclude_same_company=filters.exclude_same_company,
             remote_only=filters.remote_only,
             same_city=filters.same_city,
         )
-        items = [o for o in session.scalars(query) if _passes(unscored, posting, o)]
-        return [SimilarItem.of_match(o, None) for o in items[:limit]]
+        found = [o for o in session.scalars(query) if _passes(unscored, posting, o)]
+        if nearest_first and found:
+            vectors = load_vectors(session, self.model, [posting.id, *(o.id for o in found)])
+            mine = vectors.get(posting.id)
+            if mine is not None:
+                # Stable: those without a vector stay last, newest first.
+                found.sort(key=lambda o: -float(mine @ vectors[o.id]) if o.id in vectors else 2.0)
+        return found[:limit]
 
 
 def _passes(
@@ -163,14 +261,80 @@ def _passes(
 ) -> bool:
     if filters.min_score is not None and score is not None and score < filters.min_score:
         return False
-    if filters.exclude_same_company and _same(posting.company, other.company):
+    if filters.exclude_same_company and same_value(posting.company, other.company):
         return False
     if filters.remote_only and not other.remote:
         return False
-    return not (filters.same_city and not _same(posting.city, other.city))
+    return not (filters.same_city and not same_value(posting.city, other.city))
 
 
-def _same(a: str | None, b: str | None) -> bool:
+def same_value(a: str | None, b: str | None) -> bool:
+    """Two optional names are the same: both given, equal stripped and case-folded."""
     if not a or not b:
         return False
     return a.strip().casefold() == b.strip().casefold()
+
+
+# --- the seed's shape --------------------------------------------------------------------------
+
+
+class SeedSimilarItem(BaseModel):
+    """An item as the original board's frontend reads it (seed 001, data flow 3): the posting's
+    `_id`, title, company, location, salary, category and `postedAt`, with `similarityScore`
+    and `similarityPercentage` on a semantic answer."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    title: str
+    company: str | None
+    category: str | None
+    location: LocationOut
+    salary: SalaryOut
+    experience_level: str | None = Field(alias="experienceLevel")
+    posted_at: str = Field(alias="postedAt")
+    similarity_score: float | None = Field(alias="similarityScore")
+    similarity_percentage: int | None = Field(alias="similarityPercentage")
+    source: Source
+    explanation: Explanation | None = None
+
+    @classmethod
+    def of(cls, item: SimilarItem, method: str) -> SeedSimilarItem:
+        score, percentage = item.score, item.percentage
+        if method == "semantic" and score is None:
+            # The seed scores what it found without a cached score as 0 (`matchData?.score
+            # || 0`), so its similarity bars always get a number; `source` tells them apart.
+            score, percentage = 0.0, 0
+        return cls(
+            id=item.id,
+            title=item.title,
+            company=item.company,
+            category=item.category,
+            location=item.location,
+            salary=item.salary,
+            experience_level=item.experience_level,
+            posted_at=item.created_at,
+            similarity_score=score,
+            similarity_percentage=percentage,
+            source=item.source,
+            explanation=item.explanation,
+        )
+
+
+class SeedSimilarResponse(BaseModel):
+    """`?format=seed`: the original board's response, `{success, data, total, method, message}`."""
+
+    success: Literal[True] = True
+    data: list[SeedSimilarItem]
+    total: int
+    method: Literal["semantic", "fallback"]
+    message: str | None
+
+    @classmethod
+    def of(cls, response: SimilarResponse) -> SeedSimilarResponse:
+        return cls(
+            data=[SeedSimilarItem.of(item, response.method) for item in response.data],
+            total=response.total,
+            method=response.method,
+            message=response.message,
+        )

@@ -23,7 +23,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobsim import __version__, language
-from jobsim.api.security import ApiError, FailedLogins
+from jobsim.api.ratelimit import RequestRate
+from jobsim.api.security import ApiError
 from jobsim.errors import NotFound, ValidationFailed, describe_validation_errors
 from jobsim.logs import current_trace_id, trace
 from jobsim.runtime_settings import LogLevelFollower
@@ -57,7 +58,8 @@ def create_app(
         lifespan=_lifespan(settings, service, alongside),
     )
     app.state.settings = settings
-    app.state.failed_logins = FailedLogins(settings.admin_failed_auth_per_minute)
+    app.state.failed_logins = RequestRate(settings.admin_failed_auth_per_minute)
+    app.state.match_rate = RequestRate(settings.match_requests_per_minute)
     app.include_router(jobs.router)
     app.include_router(similar.router)
     app.include_router(health.router)

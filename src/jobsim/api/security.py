@@ -4,15 +4,12 @@ limit on failed admin logins."""
 from __future__ import annotations
 
 import hmac
-import math
-import threading
-import time
-from collections import deque
 
 from fastapi import HTTPException, Request, status
 from pydantic import SecretStr
 
 from jobsim.admin import who_from_token
+from jobsim.api.ratelimit import RequestRate, client_of
 
 WINDOW_SECONDS = 60.0
 
@@ -28,34 +25,6 @@ class ApiError(Exception):
         self.error = error
         self.message = message
         self.headers = headers or {}
-
-
-class FailedLogins:
-    """Failed admin logins per client over the last minute (kept in this process)."""
-
-    def __init__(self, limit: int, window: float = WINDOW_SECONDS) -> None:
-        self.limit = limit
-        self.window = window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def retry_after(self, client: str) -> int | None:
-        """Seconds this client must wait, or None when it may try."""
-        with self._lock:
-            recent = self._recent(client)
-            if len(recent) < self.limit:
-                return None
-            return max(math.ceil(recent[0] + self.window - time.monotonic()), 1)
-
-    def record(self, client: str) -> None:
-        with self._lock:
-            self._recent(client).append(time.monotonic())
-
-    def _recent(self, client: str) -> deque[float]:
-        recent = self._failures.setdefault(client, deque())
-        while recent and recent[0] <= time.monotonic() - self.window:
-            recent.popleft()
-        return recent
 
 
 def _matches(given: str | None, expected: SecretStr) -> bool:
@@ -81,8 +50,8 @@ def require_admin(request: Request) -> str:
             "admin_disabled",
             "the admin API is disabled: set JOBSIM_ADMIN_TOKEN to enable it",
         )
-    failed: FailedLogins = request.app.state.failed_logins
-    client = request.client.host if request.client else "unknown"
+    failed: RequestRate = request.app.state.failed_logins
+    client = client_of(request)
     wait = failed.retry_after(client)
     if wait is not None:
         raise ApiError(

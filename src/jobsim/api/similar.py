@@ -1,36 +1,110 @@
-"""GET /api/jobs/{id}/similar: the cached semantic list, or the category/location fallback."""
+"""Similar postings: GET /api/jobs/{id}/similar (the cached semantic list, topped up when short,
+or the category/location fallback; jobsim's shape or the seed's) and POST /api/jobs/similar
+(similar to a free text)."""
 
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from jobsim import metrics
 from jobsim.api.deps import get_service
 from jobsim.api.jobs import ERRORS
+from jobsim.api.ratelimit import RequestRate, client_of
+from jobsim.api.schemas import ErrorResponse
+from jobsim.api.security import ApiError
+from jobsim.errors import ConfigurationError, PermanentError, TransientError, sanitize
+from jobsim.matching import MatchRequest, MatchResponse
 from jobsim.postings.schema import ID_PATTERN
 from jobsim.service import Service
-from jobsim.serving import SimilarFilters, SimilarResponse
+from jobsim.serving import SeedSimilarResponse, SimilarFilters, SimilarResponse
 
 router = APIRouter(prefix="/api/jobs", tags=["similar"])
+ServiceDep = Annotated[Service, Depends(get_service)]
+Explain = Annotated[bool, Query(description="explain each item: score parts, views, shared fields")]
+MATCH_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorResponse},
+    422: {"model": ErrorResponse},
+    429: {"model": ErrorResponse, "description": "too many matches; see Retry-After"},
+    503: {"model": ErrorResponse, "description": "the embedding model is unavailable"},
+}
 
 
-@router.get("/{posting_id}/similar", response_model=SimilarResponse, responses=ERRORS)
+@router.get(
+    "/{posting_id}/similar",
+    response_model=SimilarResponse | SeedSimilarResponse,
+    responses=ERRORS,
+)
 async def similar_postings(
     posting_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
-    service: Annotated[Service, Depends(get_service)],
+    service: ServiceDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     min_score: Annotated[float | None, Query(ge=-1, le=1)] = None,
     exclude_same_company: bool = False,
     remote_only: bool = False,
     same_city: bool = False,
-) -> SimilarResponse:
-    filters = SimilarFilters(limit, min_score, exclude_same_company, remote_only, same_city)
+    fill: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=100,
+            description="top a shorter semantic list up to this many with fallback postings "
+            "(same category or city, marked source=fallback); default JOBSIM_FILL_SHORT_LISTS, "
+            "0 = never",
+        ),
+    ] = None,
+    explain: Explain = False,
+    response_format: Annotated[
+        Literal["jobsim", "seed"],
+        Query(
+            alias="format",
+            description="seed: the original board's shape, {success, data, total, method, "
+            "message} with _id, similarityScore and similarityPercentage on each item",
+        ),
+    ] = "jobsim",
+) -> SimilarResponse | SeedSimilarResponse:
+    filters = SimilarFilters(
+        limit, min_score, exclude_same_company, remote_only, same_city, fill, explain
+    )
     started = time.perf_counter()
     answer = await run_in_threadpool(service.similar.for_posting, posting_id, filters)
     metrics.inc(metrics.SIMILAR_REQUESTS, method=answer.method)
     metrics.observe(metrics.SIMILAR_LATENCY, time.perf_counter() - started, method=answer.method)
+    return SeedSimilarResponse.of(answer) if response_format == "seed" else answer
+
+
+def match_allowance(request: Request) -> None:
+    """429 with Retry-After past JOBSIM_MATCH_REQUESTS_PER_MINUTE from one client."""
+    rate: RequestRate = request.app.state.match_rate
+    wait = rate.take(client_of(request))
+    if wait is not None:
+        raise ApiError(
+            429,
+            "too_many_requests",
+            f"at most {rate.limit} free-text matches a minute per client; try again later",
+            {"Retry-After": str(wait)},
+        )
+
+
+@router.post(
+    "/similar",
+    response_model=MatchResponse,
+    responses=MATCH_ERRORS,
+    dependencies=[Depends(match_allowance)],
+)
+async def similar_to_text(
+    body: MatchRequest, service: ServiceDep, explain: Explain = False
+) -> MatchResponse:
+    """Postings similar to a free text (a CV, a profile, a search phrase; any language),
+    embedded like a posting and matched against the live index. Neither cached nor stored."""
+    started = time.perf_counter()
+    try:
+        answer = await run_in_threadpool(service.matching.match, body, explain=explain)
+    except (ConfigurationError, PermanentError, TransientError) as error:
+        raise ApiError(503, "matching_unavailable", sanitize(str(error))) from None
+    metrics.inc(metrics.SIMILAR_REQUESTS, method="text")
+    metrics.observe(metrics.SIMILAR_LATENCY, time.perf_counter() - started, method="text")
     return answer

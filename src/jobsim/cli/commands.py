@@ -1,4 +1,4 @@
-"""The main job's commands: db upgrade, serve, worker, import, similar, demo, eval."""
+"""The main job's commands: db upgrade, serve, worker, import, similar, match, demo, eval."""
 
 from __future__ import annotations
 
@@ -137,6 +137,81 @@ def similar(context: Context, posting_id: str, limit: int, as_json: bool) -> Non
         click.echo(json.dumps(result.model_dump(), indent=2, ensure_ascii=False))
         return
     print_similar(posting, result)
+
+
+@main.command()
+@click.argument("text")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option("--city", help="Context: same city scores higher.")
+@click.option("--remote", is_flag=True, help="Context: remote postings score higher.")
+@click.option(
+    "--level",
+    type=click.Choice(["entry", "junior", "mid", "senior", "lead", "executive"]),
+    help="Context: the experience level.",
+)
+@click.option("--category", help="Context: same category scores higher.")
+@click.option("--remote-only", is_flag=True, help="Only remote postings.")
+@click.option("--same-city", is_flag=True, help="Only postings in --city.")
+@click.option("--explain", is_flag=True, help="Why each posting matches.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def match(
+    context: Context,
+    text: str,
+    limit: int,
+    city: str | None,
+    remote: bool,
+    level: str | None,
+    category: str | None,
+    remote_only: bool,
+    same_city: bool,
+    explain: bool,
+    as_json: bool,
+) -> None:
+    """Print the postings most similar to TEXT (a CV, a profile or a search phrase)."""
+    from pydantic import ValidationError
+
+    from jobsim.matching import MatchRequest
+
+    try:
+        request = MatchRequest.model_validate(
+            {
+                "text": text,
+                "limit": limit,
+                "filters": {
+                    "city": city,
+                    "remote": remote,
+                    "experience_level": level,
+                    "category": category,
+                    "remote_only": remote_only,
+                    "same_city": same_city,
+                },
+            }
+        )
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise click.UsageError(problems) from None
+    matcher = context.service().matching
+    try:
+        result = matcher.match(request, explain=explain)
+    finally:
+        matcher.close()
+    if as_json:
+        click.echo(json.dumps(result.model_dump(), indent=2, ensure_ascii=False))
+        return
+    click.echo(f"language: {result.language}" + (f" — {result.message}" if result.message else ""))
+    for rank, item in enumerate(result.data, 1):
+        where = item.location.city or ("remote" if item.location.remote else "-")
+        click.echo(
+            f"  {rank:>2}. {item.percentage:>3}%  {item.title}  ({item.company or '-'}, {where})"
+        )
+        why = item.explanation
+        if why is not None:
+            views = " · ".join(f"{v.view} {v.contribution:+.2f}" for v in why.views)
+            shared = ", ".join(dict.fromkeys([*why.shared.title_terms, *why.shared.skills])) or "-"
+            click.echo(f"        semantic {views}; context {why.context:.2f}; shared: {shared}")
 
 
 def print_similar(posting: PostingOut, result: SimilarResponse) -> None:

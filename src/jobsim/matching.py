@@ -1,0 +1,458 @@
+"""Similar to free text: a CV, a profile or a search phrase, in any language, matched against the
+live index of listed postings. Nothing is cached or stored: not the text, not its vector.
+
+**How a text becomes a query vector.** Through the posting recipe's own views, with the same
+embedder and glossary (a PostingVectorizer over the service's VectorRecipe), so a text and a
+posting meet in one vector space and the scores, the minimum score included, mean the same.
+The text plays the part of a posting made of that text alone:
+
+- `full` reads a posting's whole recipe text (title, category, skills, requirements,
+  description) cut to `text_max_chars`: for a text, the whole text, cut the same way. (Handing
+  it over as both title and description would put it in the full text twice.)
+- `title` reads a posting's title and skills cut to 300 characters: for a text, its opening
+  300 characters. A search phrase is title-like as it stands; a CV or profile leads with the
+  name of the job it is about, as a posting's title does.
+- `lexical` reads the character n-grams of that same title text, as for a posting.
+
+The text's language is detected on what the views read, so a Polish CV is glossed into English
+like a Polish posting. A long CV is read as far as a posting is (`text_max_chars`): what comes
+later does not count.
+
+**Keeping the index live without the write lock.** `LiveIndex` is a read-only copy of the
+worker's index (jobsim.lists.SimilarityEngine), for one vector model. Every vector and list
+write bumps the `sync_seq` counter in its own transaction while holding the similarity lock, so
+once a counter value N is visible, every write stamped N or less has committed. Reading the
+counter first and the changed rows (`seq > last seen`) after, in the same snapshot or a later
+one, therefore misses nothing, and needs no lock; a row committed in between is read twice,
+which is harmless. Changes without a new vector (closed, deleted, moved) come from
+`updated_at`, looked at once every few seconds; the listed rule and the filters are checked
+again on the rows read for the answer, so a posting that left never shows.
+
+**Listing types.** The index knows each posting's `listing_type`, and a match names the type it
+searches (`job` for `POST /api/jobs/similar`): another type, such as businesses, plugs in as
+another route over the same matcher.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jobsim.clock import Clock, system_clock
+from jobsim.embedders.base import Embedder
+from jobsim.errors import ConfigurationError
+from jobsim.explain import Explainer, Side
+from jobsim.language import detect_language
+from jobsim.lists import SYNC_COUNTER, meta_of, vector_from_bytes
+from jobsim.postings.listed import is_listed
+from jobsim.postings.recipe import TITLE_MAX_CHARS, PostingInputs
+from jobsim.postings.schema import ExperienceLevel
+from jobsim.serving import SimilarItem, same_value
+from jobsim.settings import Settings
+from jobsim.similarity import FloatArray, Match, PostingMeta, ScoringConfig, VectorIndex, _Codes
+from jobsim.storage.engine import Database
+from jobsim.storage.models import Counter, Embedding, Posting
+from jobsim.text import clean_text, truncate
+from jobsim.vector_recipe import VectorRecipe
+from jobsim.vectorizer import PostingVectorizer
+
+JOB = "job"
+MIN_TEXT_CHARS = 3
+MAX_TEXT_CHARS = 20_000
+META_SYNC_SECONDS = 2.0
+META_SYNC_OVERLAP = timedelta(minutes=5)  # as jobsim.lists: writes commit well within this
+_EXTRA_CANDIDATES = 10  # read past the limit, for postings that left since the last meta sync
+_CHUNK = 500
+NOTHING_EMBEDDED = "No postings are embedded yet."
+NOTHING_CLEARS = "No posting clears the minimum score."
+
+City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+# --- the request and the answer ----------------------------------------------------------------
+
+
+class MatchFilters(BaseModel):
+    """Context options (they move the context part of the score, as a posting's fields do) and
+    filters (they drop postings), as for a posting's similar list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    city: City | None = Field(None, description="context: same city scores higher")
+    remote: bool = Field(False, description="context: remote postings score higher")
+    experience_level: ExperienceLevel | None = Field(None, description="context")
+    category: Name | None = Field(None, description="context: same category scores higher")
+    remote_only: bool = Field(False, description="filter: remote postings only")
+    same_city: bool = Field(False, description="filter: postings in `city` only")
+    exclude_company: Name | None = Field(None, description="filter: not this company's postings")
+    min_score: float | None = Field(
+        None, ge=-1, le=1, description="filter: raise the minimum score (never below the setting)"
+    )
+
+    @model_validator(mode="after")
+    def _same_city_needs_a_city(self) -> MatchFilters:
+        if self.same_city and not self.city:
+            raise ValueError("same_city needs a city")
+        return self
+
+    def meta(self) -> PostingMeta:
+        """The text's side of the context bonus."""
+        return PostingMeta(
+            category=self.category,
+            city=self.city,
+            remote=self.remote,
+            experience_level=self.experience_level,
+        )
+
+    def passes(self, posting: Posting) -> bool:
+        if self.remote_only and not posting.remote:
+            return False
+        if self.same_city and not same_value(self.city, posting.city):
+            return False
+        return not (self.exclude_company and same_value(self.exclude_company, posting.company))
+
+
+class MatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=MIN_TEXT_CHARS, max_length=MAX_TEXT_CHARS
+        ),
+    ] = Field(description="a CV, a profile or a search phrase, in any language")
+    filters: MatchFilters = Field(default_factory=MatchFilters)
+    limit: int = Field(10, ge=1, le=100)
+
+
+class MatchResponse(BaseModel):
+    method: Literal["semantic"] = "semantic"
+    listing_type: str
+    language: str = Field(description="the text's detected language (it decides the gloss)")
+    model: str = Field(description="the vector model the text was embedded with")
+    total: int
+    data: list[SimilarItem]
+    message: str | None
+
+
+# --- from a text to the views' inputs ---------------------------------------------------------
+
+
+def text_inputs(recipe: VectorRecipe, text: str) -> PostingInputs:
+    """What each view reads of a free text (see the module docstring)."""
+    cleaned = clean_text(text)
+    full = truncate(cleaned, recipe.text.max_chars)
+    title = truncate(cleaned, TITLE_MAX_CHARS)
+    return PostingInputs(full, title, detect_language(full) if full else "unknown")
+
+
+# --- the live, read-only index -----------------------------------------------------------------
+
+
+_UNSEEN = int(np.iinfo(np.int32).max)  # a code no row holds: assigned from 0 upwards
+
+
+class _QueryCodes(_Codes):
+    """Interns the index's strings; while querying, a string no row holds gets a code that
+    matches nothing and is not kept, so clients' cities cannot grow the table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.querying = False
+
+    def code(self, value: str | None) -> int:
+        if self.querying and value and value.strip().casefold() not in self._codes:
+            return _UNSEEN
+        return super().code(value)
+
+
+class _MatchIndex(VectorIndex):
+    """A VectorIndex that also knows each row's listing type and filters rows for a query (it
+    reads its base's metadata arrays)."""
+
+    def __init__(self, dims: int) -> None:
+        super().__init__(dims)
+        self._query_codes = _QueryCodes()
+        self._strings = self._query_codes
+        self._types = np.full(len(self._matrix), -1, dtype=np.int16)
+        self._type_codes: dict[str, int] = {}
+
+    def put(self, posting_id: str, vector: FloatArray, meta: PostingMeta, kind: str) -> None:
+        self.upsert(posting_id, vector, meta)
+        self.set_type(posting_id, kind)
+
+    def set_type(self, posting_id: str, kind: str) -> None:
+        position = self.positions.get(posting_id)
+        if position is None:
+            return
+        if len(self._types) < len(self._matrix):
+            grown = np.full(len(self._matrix), -1, dtype=np.int16)
+            grown[: len(self._types)] = self._types
+            self._types = grown
+        self._types[position] = self._type_codes.setdefault(kind, len(self._type_codes))
+
+    def best(
+        self,
+        vector: FloatArray,
+        meta: PostingMeta,
+        config: ScoringConfig,
+        now: datetime,
+        *,
+        kind: str,
+        filters: MatchFilters,
+        limit: int,
+    ) -> list[Match]:
+        if self.size == 0:
+            return []
+        self._query_codes.querying = True
+        try:
+            score, semantic, context = self.score_all(vector, meta, config)
+            allowed = (
+                self.candidates(now) & (score >= config.min_score) & self._where(kind, filters)
+            )
+        finally:
+            self._query_codes.querying = False
+        return self._best(score, semantic, context, allowed, limit)
+
+    def _where(self, kind: str, filters: MatchFilters) -> npt.NDArray[np.bool_]:
+        n = self.size
+        allowed: npt.NDArray[np.bool_] = self._types[:n] == self._type_codes.get(kind, -2)
+        if filters.remote_only:
+            allowed &= self._remote[:n]
+        if filters.same_city:
+            allowed &= self._city[:n] == self._strings.code(filters.city)
+        if filters.exclude_company:
+            allowed &= self._company[:n] != self._strings.code(filters.exclude_company)
+        return allowed
+
+
+class LiveIndex:
+    """The vectors of one model with their postings' metadata, caught up with the database
+    before each query without taking the similarity lock (see the module docstring)."""
+
+    def __init__(self, model: str, dims: int, *, clock: Clock = system_clock) -> None:
+        self.model = model
+        self.dims = dims
+        self.clock = clock
+        self.index = _MatchIndex(dims)
+        self.lock = threading.Lock()
+        self._loaded = False
+        self._last_seq = 0
+        self._versions: dict[str, int] = {}
+        self._last_meta_sync: datetime | None = None
+        self._meta_checked_at = 0.0  # time.monotonic() of the last metadata sync
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def refresh(self, session: Session) -> None:
+        """Catch up with every committed change; call holding `lock`."""
+        current = int(
+            session.scalar(select(Counter.value).where(Counter.name == SYNC_COUNTER)) or 0
+        )
+        if not self._loaded:
+            self._read_vectors(session, None)
+            self._loaded = True
+            self._last_meta_sync = self.clock()
+            self._meta_checked_at = time.monotonic()
+        elif current > self._last_seq:
+            self._read_vectors(session, self._last_seq)
+        self._last_seq = current
+        if time.monotonic() - self._meta_checked_at >= META_SYNC_SECONDS:
+            self._sync_meta(session)
+
+    def _read_vectors(self, session: Session, after: int | None) -> None:
+        query = (
+            select(Embedding.posting_id, Embedding.vector, Posting)
+            .join(Posting, Posting.id == Embedding.posting_id)
+            .where(Embedding.model == self.model)
+            .execution_options(yield_per=2000)
+        )
+        if after is not None:
+            query = query.where(Embedding.seq > after)
+        for posting_id, raw, posting in session.execute(query):
+            vector = vector_from_bytes(raw, self.dims)
+            self.index.put(posting_id, vector, meta_of(posting), posting.listing_type)
+            self._versions[posting_id] = posting.version
+        session.expunge_all()
+
+    def _sync_meta(self, session: Session) -> None:
+        """Postings changed without a new vector (closed, deleted, moved): those whose version
+        moved since this index last read them, among those updated lately."""
+        now = self.clock()
+        since = (self._last_meta_sync or now) - META_SYNC_OVERLAP
+        recent = session.execute(
+            select(Posting.id, Posting.version).where(Posting.updated_at >= since)
+        )
+        changed = [
+            posting_id
+            for posting_id, version in recent
+            if posting_id in self.index and self._versions.get(posting_id) != version
+        ]
+        for start in range(0, len(changed), _CHUNK):
+            chunk = changed[start : start + _CHUNK]
+            for posting in session.scalars(select(Posting).where(Posting.id.in_(chunk))):
+                self.index.set_meta(posting.id, meta_of(posting))
+                self.index.set_type(posting.id, posting.listing_type)
+                self._versions[posting.id] = posting.version
+        session.expunge_all()
+        self._last_meta_sync = now
+        self._meta_checked_at = time.monotonic()
+
+
+# --- the matcher -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Found:
+    match: Match
+    vector: FloatArray | None  # for an explanation
+
+
+class TextMatcher:
+    """Free text to similar postings. The embedder and the index are built on the first match
+    (the API process has neither before), then kept for the process's life."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        recipe: VectorRecipe,
+        *,
+        embedder: Embedder | None = None,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.recipe = recipe
+        self.clock = clock
+        self.config = ScoringConfig.from_settings(settings)
+        self.explainer = Explainer(recipe.views, self.config)
+        self._embedder = embedder
+        self._vectorizer: PostingVectorizer | None = None
+        self._index: LiveIndex | None = None
+        self._build_lock = threading.Lock()
+        self._embed_lock = threading.Lock()
+
+    def match(
+        self, request: MatchRequest, *, listing_type: str = JOB, explain: bool = False
+    ) -> MatchResponse:
+        vectorizer, index = self.ready()
+        inputs = text_inputs(self.recipe, request.text)
+        with self._embed_lock:  # one model call at a time: the model uses every core already
+            vector = vectorizer.vectors([inputs])[0]
+        filters = request.filters
+        meta = filters.meta()
+        floor = self.config.min_score
+        if filters.min_score is not None:
+            floor = max(floor, filters.min_score)
+        config = replace(self.config, min_score=floor)
+        now = self.clock()
+        with index.lock:
+            with self.db.read() as session:
+                index.refresh(session)
+            matches = index.index.best(
+                vector,
+                meta,
+                config,
+                now,
+                kind=listing_type,
+                filters=filters,
+                limit=request.limit + _EXTRA_CANDIDATES,
+            )
+            found = [
+                _Found(m, index.index.vector(m.posting_id).copy() if explain else None)
+                for m in matches
+            ]
+        with self.db.read() as session:
+            rows = {
+                p.id: p
+                for p in session.scalars(
+                    select(Posting).where(Posting.id.in_([f.match.posting_id for f in found]))
+                )
+            }
+            # The listed rule and the filters once more, on the rows themselves.
+            kept: list[tuple[_Found, Posting]] = []
+            for f in found:
+                posting = rows.get(f.match.posting_id)
+                if (
+                    posting is not None
+                    and is_listed(posting, now)
+                    and posting.listing_type == listing_type
+                    and filters.passes(posting)
+                ):
+                    kept.append((f, posting))
+        data = self._items(kept[: request.limit], inputs, vector, meta, explain)
+        message = None
+        if not data:
+            message = NOTHING_EMBEDDED if len(index) == 0 else NOTHING_CLEARS
+        return MatchResponse(
+            listing_type=listing_type,
+            language=inputs.language,
+            model=vectorizer.name,
+            total=len(data),
+            data=data,
+            message=message,
+        )
+
+    def _items(
+        self,
+        kept: Sequence[tuple[_Found, Posting]],
+        inputs: PostingInputs,
+        vector: FloatArray,
+        meta: PostingMeta,
+        explain: bool,
+    ) -> list[SimilarItem]:
+        items = []
+        anchor = Side(title=inputs.title_text, meta=meta, vector=vector, text=inputs.full_text)
+        for found, posting in kept:
+            m = found.match
+            item = SimilarItem.scored(posting, m.score, m.semantic, m.context)
+            if explain:
+                item.explanation = self.explainer.explain(
+                    anchor, Side.of_posting(posting, found.vector)
+                )
+            items.append(item)
+        return items
+
+    def ready(self) -> tuple[PostingVectorizer, LiveIndex]:
+        """The vectorizer and the index, built on first use (a match calls it)."""
+        with self._build_lock:
+            if self._vectorizer is None:
+                from jobsim.embedders.registry import create_embedder
+
+                embedder = self._embedder or create_embedder(self.recipe.embedder, self.settings)
+                vectorizer = PostingVectorizer(embedder, self.recipe)
+                if vectorizer.name != self.recipe.model:
+                    raise ConfigurationError(
+                        f"the embedder makes {vectorizer.name!r} vectors, "
+                        f"the postings are served from {self.recipe.model!r}"
+                    )
+                self._vectorizer = vectorizer
+            if self._index is None:
+                self._index = LiveIndex(self.recipe.model, self._vectorizer.dims, clock=self.clock)
+            return self._vectorizer, self._index
+
+    @property
+    def loaded(self) -> bool:
+        """Has a match built the embedder (and so loaded the model) in this process?"""
+        return self._vectorizer is not None
+
+    def close(self) -> None:
+        """Release the embedder (a loaded model, connections)."""
+        with self._build_lock:
+            if self._vectorizer is not None:
+                self._vectorizer.embedder.close()
+            self._vectorizer = None
+            self._index = None
