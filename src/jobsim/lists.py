@@ -41,6 +41,7 @@ def meta_of(posting: Posting) -> PostingMeta:
         company=posting.company,
         listed=is_active(posting),
         expires_at=posting.expires_at,
+        listing_type=posting.listing_type,
     )
 
 

@@ -42,8 +42,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -59,7 +57,7 @@ from jobsim.postings.recipe import TITLE_MAX_CHARS, PostingInputs
 from jobsim.postings.schema import ExperienceLevel
 from jobsim.serving import SimilarItem, same_value
 from jobsim.settings import Settings
-from jobsim.similarity import FloatArray, Match, PostingMeta, ScoringConfig, VectorIndex, _Codes
+from jobsim.similarity import FloatArray, Match, PostingMeta, ScoringConfig, VectorIndex
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Counter, Embedding, Posting
 from jobsim.text import clean_text, truncate
@@ -160,81 +158,28 @@ def text_inputs(recipe: VectorRecipe, text: str) -> PostingInputs:
 # --- the live, read-only index -----------------------------------------------------------------
 
 
-_UNSEEN = int(np.iinfo(np.int32).max)  # a code no row holds: assigned from 0 upwards
-
-
-class _QueryCodes(_Codes):
-    """Interns the index's strings; while querying, a string no row holds gets a code that
-    matches nothing and is not kept, so clients' cities cannot grow the table."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.querying = False
-
-    def code(self, value: str | None) -> int:
-        if self.querying and value and value.strip().casefold() not in self._codes:
-            return _UNSEEN
-        return super().code(value)
-
-
-class _MatchIndex(VectorIndex):
-    """A VectorIndex that also knows each row's listing type and filters rows for a query (it
-    reads its base's metadata arrays)."""
-
-    def __init__(self, dims: int) -> None:
-        super().__init__(dims)
-        self._query_codes = _QueryCodes()
-        self._strings = self._query_codes
-        self._types = np.full(len(self._matrix), -1, dtype=np.int16)
-        self._type_codes: dict[str, int] = {}
-
-    def put(self, posting_id: str, vector: FloatArray, meta: PostingMeta, kind: str) -> None:
-        self.upsert(posting_id, vector, meta)
-        self.set_type(posting_id, kind)
-
-    def set_type(self, posting_id: str, kind: str) -> None:
-        position = self.positions.get(posting_id)
-        if position is None:
-            return
-        if len(self._types) < len(self._matrix):
-            grown = np.full(len(self._matrix), -1, dtype=np.int16)
-            grown[: len(self._types)] = self._types
-            self._types = grown
-        self._types[position] = self._type_codes.setdefault(kind, len(self._type_codes))
-
-    def best(
-        self,
-        vector: FloatArray,
-        meta: PostingMeta,
-        config: ScoringConfig,
-        now: datetime,
-        *,
-        kind: str,
-        filters: MatchFilters,
-        limit: int,
-    ) -> list[Match]:
-        if self.size == 0:
-            return []
-        self._query_codes.querying = True
-        try:
-            score, semantic, context = self.score_all(vector, meta, config)
-            allowed = (
-                self.candidates(now) & (score >= config.min_score) & self._where(kind, filters)
-            )
-        finally:
-            self._query_codes.querying = False
-        return self._best(score, semantic, context, allowed, limit)
-
-    def _where(self, kind: str, filters: MatchFilters) -> npt.NDArray[np.bool_]:
-        n = self.size
-        allowed: npt.NDArray[np.bool_] = self._types[:n] == self._type_codes.get(kind, -2)
-        if filters.remote_only:
-            allowed &= self._remote[:n]
-        if filters.same_city:
-            allowed &= self._city[:n] == self._strings.code(filters.city)
-        if filters.exclude_company:
-            allowed &= self._company[:n] != self._strings.code(filters.exclude_company)
-        return allowed
+def best_matches(
+    index: VectorIndex,
+    vector: FloatArray,
+    meta: PostingMeta,
+    config: ScoringConfig,
+    now: datetime,
+    *,
+    kind: str,
+    filters: MatchFilters,
+    limit: int,
+) -> list[Match]:
+    """The best listed rows of one listing type for a query, after the reader's filters."""
+    if index.size == 0:
+        return []
+    score, semantic, context = index.score_all(vector, meta, config)
+    allowed = index.candidates(now) & index.of_type(kind) & (score >= config.min_score)
+    allowed &= index.filtered(
+        remote_only=filters.remote_only,
+        city=(filters.city or "") if filters.same_city else None,
+        exclude_company=filters.exclude_company,
+    )
+    return index.best(score, semantic, context, allowed, limit)
 
 
 class LiveIndex:
@@ -245,7 +190,7 @@ class LiveIndex:
         self.model = model
         self.dims = dims
         self.clock = clock
-        self.index = _MatchIndex(dims)
+        self.index = VectorIndex(dims)
         self.lock = threading.Lock()
         self._loaded = False
         self._last_seq = 0
@@ -283,7 +228,7 @@ class LiveIndex:
             query = query.where(Embedding.seq > after)
         for posting_id, raw, posting in session.execute(query):
             vector = vector_from_bytes(raw, self.dims)
-            self.index.put(posting_id, vector, meta_of(posting), posting.listing_type)
+            self.index.upsert(posting_id, vector, meta_of(posting))
             self._versions[posting_id] = posting.version
         session.expunge_all()
 
@@ -304,7 +249,6 @@ class LiveIndex:
             chunk = changed[start : start + _CHUNK]
             for posting in session.scalars(select(Posting).where(Posting.id.in_(chunk))):
                 self.index.set_meta(posting.id, meta_of(posting))
-                self.index.set_type(posting.id, posting.listing_type)
                 self._versions[posting.id] = posting.version
         session.expunge_all()
         self._last_meta_sync = now
@@ -362,7 +306,8 @@ class TextMatcher:
         with index.lock:
             with self.db.read() as session:
                 index.refresh(session)
-            matches = index.index.best(
+            matches = best_matches(
+                index.index,
                 vector,
                 meta,
                 config,

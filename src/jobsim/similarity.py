@@ -21,6 +21,7 @@ from jobsim.settings import Settings
 FloatArray = npt.NDArray[np.float32]
 _LEVEL_INDEX = {level: i for i, level in enumerate(EXPERIENCE_LEVELS)}
 _NO_EXPIRY = np.inf
+_UNSEEN = int(np.iinfo(np.int32).max)  # a code no row holds: codes count up from 0
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class PostingMeta:
     company: str | None = None
     listed: bool = True  # active and not deleted (jobsim.postings.listed.is_active)
     expires_at: datetime | None = None
+    listing_type: str = "job"  # lists never mix listing types
 
     def listed_at(self, now: datetime) -> bool:
         return self.listed and is_unexpired(self.expires_at, now)
@@ -73,6 +75,13 @@ class _Codes:
         key = value.strip().casefold()
         return self._codes.setdefault(key, len(self._codes))
 
+    def lookup(self, value: str | None) -> int:
+        """The code of a string a row holds; a string no row holds gets one that matches no
+        row, and is not kept (queries must not grow the table)."""
+        if not value:
+            return -1
+        return self._codes.get(value.strip().casefold(), _UNSEEN)
+
 
 class VectorIndex:
     def __init__(self, dims: int, capacity: int = 1024) -> None:
@@ -91,8 +100,10 @@ class VectorIndex:
         # Each row's cached list: its size and its lowest score (-inf while not full).
         self._list_count = np.zeros(capacity, dtype=np.int32)
         self._list_floor = np.full(capacity, -np.inf, dtype=np.float32)
+        self._type = np.full(capacity, -1, dtype=np.int16)
         self._metas: list[PostingMeta] = []
         self._strings = _Codes()
+        self._types = _Codes()
 
     def __len__(self) -> int:
         return self.size
@@ -150,6 +161,7 @@ class VectorIndex:
         self._expires = grown(self._expires, _NO_EXPIRY)
         self._list_count = grown(self._list_count, 0)
         self._list_floor = grown(self._list_floor, -np.inf)
+        self._type = grown(self._type, -1)
 
     def meta(self, posting_id: str) -> PostingMeta:
         return self._metas[self.positions[posting_id]]
@@ -169,6 +181,7 @@ class VectorIndex:
         self._remote[position] = meta.remote
         self._listed[position] = meta.listed
         self._expires[position] = meta.expires_at.timestamp() if meta.expires_at else _NO_EXPIRY
+        self._type[position] = self._types.code(meta.listing_type)
 
     # --- scoring ---------------------------------------------------------------------------
 
@@ -178,6 +191,29 @@ class VectorIndex:
         n = self.size
         result: npt.NDArray[np.bool_] = self._listed[:n] & (self._expires[:n] > now.timestamp())
         return result
+
+    def of_type(self, listing_type: str) -> npt.NDArray[np.bool_]:
+        """Rows of this listing type."""
+        same: npt.NDArray[np.bool_] = self._type[: self.size] == self._types.lookup(listing_type)
+        return same
+
+    def filtered(
+        self,
+        *,
+        remote_only: bool = False,
+        city: str | None = None,
+        exclude_company: str | None = None,
+    ) -> npt.NDArray[np.bool_]:
+        """Rows a reader's filters keep: remote only, in one city, not one company's."""
+        n = self.size
+        kept = np.ones(n, dtype=bool)
+        if remote_only:
+            kept &= self._remote[:n]
+        if city is not None:
+            kept &= self._city[:n] == self._strings.lookup(city)
+        if exclude_company:
+            kept &= self._company[:n] != self._strings.lookup(exclude_company)
+        return kept
 
     def context_scores(self, meta: PostingMeta) -> FloatArray:
         """The seed's context bonus of `meta` against every row, in [0, 1].
@@ -198,10 +234,10 @@ class VectorIndex:
                 [distance == 0, distance == 1, distance == 2], [0.5, 0.3, 0.1], 0.0
             )
             score += np.where(levels < 0, 0.25, level_part).astype(np.float32)
-        category = self._strings.code(meta.category)
+        category = self._strings.lookup(meta.category)
         if category >= 0:
             score += np.where(self._category[:n] == category, 0.3, 0.0).astype(np.float32)
-        city = self._strings.code(meta.city)
+        city = self._strings.lookup(meta.city)
         cities = self._city[:n]
         remotes = self._remote[:n]
         same_place = (cities == city) & (city >= 0) | (remotes & meta.remote)
@@ -237,14 +273,15 @@ class VectorIndex:
         if self.size == 0:
             return []
         score, semantic, context = self.score_all(vector, meta, config)
-        allowed = self.candidates(now) & (score >= config.min_score)
+        allowed = self.candidates(now) & self.of_type(meta.listing_type)
+        allowed &= score >= config.min_score
         for posting_id in exclude:
             position = self.positions.get(posting_id)
             if position is not None:
                 allowed[position] = False
-        return self._best(score, semantic, context, allowed, limit or config.top_n)
+        return self.best(score, semantic, context, allowed, limit or config.top_n)
 
-    def _best(
+    def best(
         self,
         score: FloatArray,
         semantic: FloatArray,
@@ -275,6 +312,7 @@ class VectorIndex:
         n = self.size
         enters = (
             self.candidates(now)
+            & self.of_type(self.meta(posting_id).listing_type)
             & (score >= config.min_score)
             & ((self._list_count[:n] < config.top_n) | (score > self._list_floor[:n]))
         )

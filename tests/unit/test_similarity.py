@@ -258,3 +258,34 @@ def test_a_floor_equal_to_the_score_does_not_let_a_posting_in() -> None:
     index.upsert("owner", with_cosine(0.5), PostingMeta())
     index.set_list_state("owner", 1, float(np.float32(index.matrix[1] @ index.matrix[0])))
     assert index.lists_it_enters("new", config, NOW) == []
+
+
+def test_lists_never_mix_listing_types() -> None:
+    index = VectorIndex(2)
+    index.upsert("job", unit(1, 0), PostingMeta())
+    index.upsert("other-job", with_cosine(0.8), PostingMeta())
+    index.upsert("bakery", with_cosine(0.99), PostingMeta(listing_type="business"))
+    config = ScoringConfig(min_score=0.0)
+
+    assert [
+        m.posting_id for m in index.top_n(unit(1, 0), PostingMeta(), config, NOW, exclude=["job"])
+    ] == ["other-job"]
+    business = PostingMeta(listing_type="business")
+    assert [m.posting_id for m in index.top_n(unit(1, 0), business, config, NOW)] == ["bakery"]
+    assert [owner for owner, _ in index.lists_it_enters("job", config, NOW)] == ["other-job"]
+
+
+def test_a_query_for_a_city_no_posting_has_matches_none_and_leaves_the_codes_alone() -> None:
+    index = VectorIndex(2)
+    index.upsert("berlin", unit(1, 0), PostingMeta(city="Berlin", company="Acme"))
+    index.upsert("remote", with_cosine(0.5), PostingMeta(remote=True, company="Other"))
+    codes_before = len(index._strings._codes)
+
+    nowhere = index.context_scores(PostingMeta(city="Atlantis", category="Unheard of"))
+
+    assert len(index._strings._codes) == codes_before
+    assert list(index.filtered(city="Atlantis")) == [False, False]
+    assert list(index.filtered(city="berlin ")) == [True, False]
+    assert list(index.filtered(remote_only=True)) == [False, True]
+    assert list(index.filtered(exclude_company="ACME")) == [False, True]
+    assert nowhere[0] == pytest.approx(0.25)  # unknown level only: different cities, no category
