@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -35,11 +34,10 @@ from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwrig
 from jobsim.storage import migrate
 from jobsim.storage.engine import Database
 from tests.support.fake_providers import FakeProviderServer, http_error
+from tests.support.live_server import START_TIMEOUT, Process, free_port, launch_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
 TOKEN = "dashboard-test-token-4f9c2a7e1b"
 POSTINGS = 40
-START_TIMEOUT = 60.0
 WAIT_MS = 20_000
 LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -48,32 +46,6 @@ HOSTILE_ERROR = "input rejected <img src=x onerror=\"document.title='pwned'\"> &
 SCREENSHOTS = os.environ.get("JOBSIM_DASHBOARD_SCREENSHOTS", "")
 
 expect.set_options(timeout=WAIT_MS)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass
-class Process:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=5)
 
 
 @dataclass
@@ -184,13 +156,7 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: the dashboard tests need Debian's chromium "
-            "(run scripts/bootstrap.sh as root, or apt-get install -y chromium)",
-            pytrace=False,
-        )
-    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+    chromium = launch_chromium(playwright)
     yield chromium
     chromium.close()
 
