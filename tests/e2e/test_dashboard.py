@@ -18,11 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -31,10 +27,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
-from jobsim.storage import migrate
-from jobsim.storage.engine import Database
 from tests.support.fake_providers import FakeProviderServer, http_error
-from tests.support.live_server import START_TIMEOUT, Process, free_port, launch_chromium
+from tests.support.live_server import Deployment, Process, launch_chromium
 
 TOKEN = "dashboard-test-token-4f9c2a7e1b"
 POSTINGS = 40
@@ -48,82 +42,36 @@ SCREENSHOTS = os.environ.get("JOBSIM_DASHBOARD_SCREENSHOTS", "")
 expect.set_options(timeout=WAIT_MS)
 
 
-@dataclass
-class Stack:
-    """A jobsim deployment on one SQLite file: the API server, optionally a worker."""
+class Stack(Deployment):
+    """A jobsim deployment on one SQLite file: the API server, optionally a worker, embedding
+    through the fake provider."""
 
-    directory: Path
-    fake: FakeProviderServer
-    database_url: str
-    processes: list[Process] = field(default_factory=list)
-    base_url: str = ""
-
-    def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("JOBSIM_")}
-        env.update(
-            JOBSIM_DATABASE_URL=self.database_url,
-            JOBSIM_EMBEDDER="openai:dashboard-test-model",
-            JOBSIM_OPENAI_BASE_URL=self.fake.openai_base_url,
+    def __init__(self, directory: Path, fake: FakeProviderServer) -> None:
+        deployment = Deployment.on_sqlite(
+            directory,
+            embedder="openai:dashboard-test-model",
+            openai_base_url=fake.openai_base_url,
             # One view: one provider request per batch, so one scripted fault fails one batch.
-            JOBSIM_VECTOR_VIEWS="full:1",
-            JOBSIM_GLOSSARY_DIR="",
-            JOBSIM_LOG_LEVEL="WARNING",
-            JOBSIM_LOG_FORMAT="text",
+            vector_views="full:1",
         )
-        env.update({f"JOBSIM_{k.upper()}": v for k, v in extra.items()})
-        return env
-
-    def start(self, name: str, *args: str, env: dict[str, str]) -> Process:
-        log = self.directory / f"{name}.log"
-        with log.open("wb") as sink:
-            popen = subprocess.Popen(
-                [sys.executable, "-m", "jobsim.cli", *args],
-                env=env,
-                cwd=self.directory,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-        process = Process(name, popen, log)
-        self.processes.append(process)
-        return process
-
-    def serve(self, **extra: str) -> str:
-        """Start `jobsim serve` on a free port; its base URL once it answers."""
-        port = free_port()
-        process = self.start(f"serve-{port}", "serve", "--port", str(port), env=self.env(**extra))
-        base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if process.popen.poll() is not None:
-                pytest.fail(f"jobsim serve exited early:\n{process.output()}")
-            try:
-                if httpx.get(f"{base_url}/api/health/live", timeout=1).status_code == 200:
-                    return base_url
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        pytest.fail(f"jobsim serve did not answer within {START_TIMEOUT}s:\n{process.output()}")
+        super().__init__(deployment.directory, deployment.settings)
+        self.fake = fake
+        self.base_url = ""
 
     def start_worker(self) -> Process:
         return self.start(
             "worker",
             "worker",
-            env=self.env(
-                poll_seconds="0.2",
-                heartbeat_seconds="1",
-                lease_seconds="30",
-                maintenance_seconds="3600",
-            ),
+            poll_seconds="0.2",
+            heartbeat_seconds="1",
+            lease_seconds="30",
+            maintenance_seconds="3600",
         )
 
     def post(self, path: str, body: Any) -> Any:
         response = httpx.post(f"{self.base_url}{path}", json=body, timeout=30)
         assert response.status_code < 300, response.text
         return response.json()
-
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.stop()
 
 
 def sample_postings(count: int) -> list[dict[str, Any]]:
@@ -135,12 +83,8 @@ def sample_postings(count: int) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     directory = tmp_path_factory.mktemp("dashboard")
-    database_url = f"sqlite:///{directory / 'jobsim.db'}"
-    db = Database(database_url)
-    migrate.upgrade(db)
-    db.dispose()
     with FakeProviderServer(dims=16) as fake:
-        deployment = Stack(directory, fake, database_url)
+        deployment = Stack(directory, fake)
         try:
             deployment.base_url = deployment.serve(admin_token=TOKEN)
             yield deployment
