@@ -25,10 +25,10 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.support.fake_providers import FakeProviderServer, http_error
-from tests.support.live_server import Deployment, Process, launch_chromium
+from tests.support.live_server import Deployment, Process
 
 TOKEN = "dashboard-test-token-4f9c2a7e1b"
 POSTINGS = 40
@@ -90,19 +90,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             yield deployment
         finally:
             deployment.stop()
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    chromium = launch_chromium(playwright)
-    yield chromium
-    chromium.close()
 
 
 def watch_for_script_errors(tab: Page) -> list[str]:

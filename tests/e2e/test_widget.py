@@ -23,12 +23,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Locator, Page, Playwright, Request, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Request, expect
 
 from jobsim.api.app import create_app
 from jobsim.settings import Settings
 from jobsim.widget import allowed_origins
-from tests.support.live_server import Deployment, StaticSite, launch_chromium
+from tests.support.live_server import Deployment, StaticSite
 
 WAIT_MS = 15_000
 LINK_TEMPLATE = "/jobs/{id}?from=similar"  # the server's setting
@@ -138,19 +138,6 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             yield Setup(jobsim, board, stranger, pages)
         finally:
             deployment.stop()
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    chromium = launch_chromium(playwright)
-    yield chromium
-    chromium.close()
 
 
 @pytest.fixture
