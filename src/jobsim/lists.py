@@ -12,7 +12,7 @@ workers never compute lists from a stale view of each other's vectors.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -43,6 +43,28 @@ def meta_of(posting: Posting) -> PostingMeta:
         expires_at=posting.expires_at,
         listing_type=posting.listing_type,
     )
+
+
+def current_seq(session: Session) -> int:
+    """The sync sequence of the last committed vector or list write (see ListTransaction)."""
+    return int(session.scalar(select(Counter.value).where(Counter.name == SYNC_COUNTER)) or 0)
+
+
+def stored_vectors(
+    session: Session, model: str, after_seq: int | None = None
+) -> Iterator[tuple[str, bytes, Posting]]:
+    """(posting id, vector bytes, posting) of every vector of `model`, or of those written
+    after `after_seq`: how an in-memory index loads and catches up."""
+    query = (
+        select(Embedding.posting_id, Embedding.vector, Posting)
+        .join(Posting, Posting.id == Embedding.posting_id)
+        .where(Embedding.model == model)
+        .execution_options(yield_per=2000)
+    )
+    if after_seq is not None:
+        query = query.where(Embedding.seq > after_seq)
+    for posting_id, raw, posting in session.execute(query):  # noqa: UP028 (rows to tuples)
+        yield posting_id, raw, posting
 
 
 def vector_to_bytes(vector: FloatArray) -> bytes:
@@ -109,34 +131,20 @@ class SimilarityEngine:
         self.index = VectorIndex(self.dims)
         self._loaded = False
 
-    def _current_seq(self, session: Session) -> int:
-        return int(session.scalar(select(Counter.value).where(Counter.name == SYNC_COUNTER)) or 0)
-
     def _full_load(self, session: Session, now: datetime) -> None:
         self.index = VectorIndex(self.dims)
-        rows = session.execute(
-            select(Embedding.posting_id, Embedding.vector, Posting)
-            .join(Posting, Posting.id == Embedding.posting_id)
-            .where(Embedding.model == self.model)
-            .execution_options(yield_per=2000)
-        )
-        for posting_id, raw, posting in rows:
+        for posting_id, raw, posting in stored_vectors(session, self.model):
             self.index.upsert(posting_id, vector_from_bytes(raw, self.dims), meta_of(posting))
             self.index.set_list_state(posting_id, posting.similar_count, posting.similar_floor)
         session.expunge_all()
-        self._last_seq = self._current_seq(session)
+        self._last_seq = current_seq(session)
         self._last_meta_sync = now
         self._loaded = True
 
     def _sync(self, session: Session, now: datetime) -> None:
-        current = self._current_seq(session)
+        current = current_seq(session)
         if current > self._last_seq:
-            changed = session.execute(
-                select(Embedding.posting_id, Embedding.vector, Posting)
-                .join(Posting, Posting.id == Embedding.posting_id)
-                .where(Embedding.model == self.model, Embedding.seq > self._last_seq)
-            )
-            for posting_id, raw, posting in changed:
+            for posting_id, raw, posting in stored_vectors(session, self.model, self._last_seq):
                 self.index.upsert(posting_id, vector_from_bytes(raw, self.dims), meta_of(posting))
             lists = session.execute(
                 select(Posting.id, Posting.similar_count, Posting.similar_floor).where(

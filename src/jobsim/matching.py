@@ -51,7 +51,7 @@ from jobsim.embedders.base import Embedder
 from jobsim.errors import ConfigurationError
 from jobsim.explain import Explainer, Side
 from jobsim.language import detect_language
-from jobsim.lists import SYNC_COUNTER, meta_of, vector_from_bytes
+from jobsim.lists import current_seq, meta_of, stored_vectors, vector_from_bytes
 from jobsim.postings.listed import is_listed
 from jobsim.postings.recipe import TITLE_MAX_CHARS, PostingInputs
 from jobsim.postings.schema import ExperienceLevel
@@ -59,7 +59,7 @@ from jobsim.serving import SimilarItem, same_value
 from jobsim.settings import Settings
 from jobsim.similarity import FloatArray, Match, PostingMeta, ScoringConfig, VectorIndex
 from jobsim.storage.engine import Database
-from jobsim.storage.models import Counter, Embedding, Posting
+from jobsim.storage.models import Posting
 from jobsim.text import clean_text, truncate
 from jobsim.vector_recipe import VectorRecipe
 from jobsim.vectorizer import PostingVectorizer
@@ -203,9 +203,7 @@ class LiveIndex:
 
     def refresh(self, session: Session) -> None:
         """Catch up with every committed change; call holding `lock`."""
-        current = int(
-            session.scalar(select(Counter.value).where(Counter.name == SYNC_COUNTER)) or 0
-        )
+        current = current_seq(session)
         if not self._loaded:
             self._read_vectors(session, None)
             self._loaded = True
@@ -218,15 +216,7 @@ class LiveIndex:
             self._sync_meta(session)
 
     def _read_vectors(self, session: Session, after: int | None) -> None:
-        query = (
-            select(Embedding.posting_id, Embedding.vector, Posting)
-            .join(Posting, Posting.id == Embedding.posting_id)
-            .where(Embedding.model == self.model)
-            .execution_options(yield_per=2000)
-        )
-        if after is not None:
-            query = query.where(Embedding.seq > after)
-        for posting_id, raw, posting in session.execute(query):
+        for posting_id, raw, posting in stored_vectors(session, self.model, after):
             vector = vector_from_bytes(raw, self.dims)
             self.index.upsert(posting_id, vector, meta_of(posting))
             self._versions[posting_id] = posting.version
