@@ -17,7 +17,7 @@ from jobsim.postings.embedded import current_vector
 from jobsim.postings.listed import active_clause
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
-from jobsim.storage.models import Embedding, Posting, Task
+from jobsim.storage.models import Embedding, Posting, Task, Worker
 from jobsim.storage.types import utcnow
 from jobsim.vector_recipe import VectorRecipe
 
@@ -68,20 +68,24 @@ def _postings_by_status(session: Session) -> dict[str, int]:
     return {**by_status, "deleted": int(deleted or 0)}
 
 
-def _workers(session: Session) -> list[dict[str, Any]]:
-    now = utcnow()
+def _workers(session: Session, settings: Settings) -> list[dict[str, Any]]:
+    """The workers as `jobsim status` lists them: the admin report's fields it shows."""
+    now, silent_for = utcnow(), worker_registry.silence_limit(settings)
     return [
-        {
-            "id": w.id,
-            "state": w.state,
-            "embedder": w.embedder,
-            "heartbeat_age_seconds": round((now - w.heartbeat_at).total_seconds(), 1),
-            "processed": w.processed,
-            "failed": w.failed,
-            "memory_mb": round(w.memory_mb),
-        }
+        WorkerOut.of(w, now, silent_for).model_dump(include=_STATUS_WORKER_FIELDS)
         for w in worker_registry.all_workers(session)
     ]
+
+
+_STATUS_WORKER_FIELDS = {
+    "id",
+    "state",
+    "embedder",
+    "heartbeat_age_seconds",
+    "processed",
+    "failed",
+    "memory_mb",
+}
 
 
 def _ratio(part: int, whole: int) -> float:
@@ -192,6 +196,24 @@ class WorkerOut(BaseModel):
     started_at: str
     stopped_at: str | None
 
+    @classmethod
+    def of(cls, worker: Worker, now: datetime, silent_for: timedelta) -> WorkerOut:
+        return cls(
+            id=worker.id,
+            hostname=worker.hostname,
+            pid=worker.pid,
+            state=worker.state,
+            alive=worker_registry.is_alive(worker, now, silent_for),
+            heartbeat_age_seconds=round(max((now - worker.heartbeat_at).total_seconds(), 0.0), 1),
+            processed=worker.processed,
+            failed=worker.failed,
+            memory_mb=round(worker.memory_mb, 1),
+            current_batch=worker.current_batch,
+            embedder=worker.embedder,
+            started_at=worker.started_at.isoformat(),
+            stopped_at=_iso(worker.stopped_at),
+        )
+
 
 class WorkersReport(BaseModel):
     items: list[WorkerOut]
@@ -219,7 +241,7 @@ class Operations:
             languages = _language_rows(session, self.recipe)
             tasks = queue.counts(session)
             oldest = queue.oldest_queued_age_seconds(session)
-            workers = _workers(session)
+            workers = _workers(session, self.settings)
         active, current = postings["active"], embedded
         return {
             "embedder": self.recipe.embedder,
@@ -331,27 +353,7 @@ class Operations:
         silent_for = worker_registry.silence_limit(self.settings)
         with self.db.read() as session:
             rows = worker_registry.all_workers(session)
-        items = []
-        for w in rows:
-            age = max((now - w.heartbeat_at).total_seconds(), 0.0)
-            alive = worker_registry.is_alive(w, now, silent_for)
-            items.append(
-                WorkerOut(
-                    id=w.id,
-                    hostname=w.hostname,
-                    pid=w.pid,
-                    state=w.state,
-                    alive=alive,
-                    heartbeat_age_seconds=round(age, 1),
-                    processed=w.processed,
-                    failed=w.failed,
-                    memory_mb=round(w.memory_mb, 1),
-                    current_batch=w.current_batch,
-                    embedder=w.embedder,
-                    started_at=w.started_at.isoformat(),
-                    stopped_at=_iso(w.stopped_at),
-                )
-            )
+        items = [WorkerOut.of(w, now, silent_for) for w in rows]
         alive_count = sum(1 for item in items if item.alive)
         dead = sum(
             1
