@@ -8,9 +8,9 @@ No model call: the parts are read back from what the score was made of.
   view's contribution to the semantic part, and the contributions add up to it exactly. Slices
   follow `VectorRecipe.views` in order (full, title, lexical); the lexical slice has
   `views.lexical_dims` dimensions and the semantic views share the rest equally.
-- **Context.** The bonus is the sum of an experience, a category and a location part (at most
-  0.5 + 0.3 + 0.2 = 1, so its cap never cuts). The parts are taken from the index's own rule
-  (`VectorIndex.context_scores`, its one home) by switching one field off at a time.
+- **Context.** The bonus is the sum of an experience, a category and a location part, each
+  under the listing type's weights (for job postings at most 0.5 + 0.3 + 0.2 = 1, so its cap
+  never cuts). The parts are the index's own (`VectorIndex.context_parts`, their one home).
 - **Shared fields.** Skills (tags), requirements and title terms both sides hold, case-folded;
   a free text shares the item's skills and requirements it mentions.
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -29,15 +29,20 @@ from sqlalchemy.orm import Session
 
 from jobsim.lexical import normalise
 from jobsim.lists import meta_of, vector_from_bytes
-from jobsim.similarity import FloatArray, PostingMeta, ScoringConfig, VectorIndex
+from jobsim.similarity import (
+    JOB_BONUS,
+    ContextBonus,
+    FloatArray,
+    PostingMeta,
+    ScoringConfig,
+    VectorIndex,
+)
 from jobsim.storage.models import Embedding, Posting
 from jobsim.vector_recipe import Views
 
 ViewName = Literal["full", "title", "lexical"]
 VIEW_ORDER: tuple[ViewName, ...] = ("full", "title", "lexical")  # as jobsim.vectorizer concatenates
 _WORD = re.compile(r"\w+", re.UNICODE)
-# The experience part when either level is unknown (jobsim.similarity.VectorIndex.context_scores).
-_UNKNOWN_LEVEL_PART = 0.25
 
 
 # --- the answer --------------------------------------------------------------------------------
@@ -51,14 +56,18 @@ class ViewPart(BaseModel):
 
 
 class ContextParts(BaseModel):
-    experience_level: float  # same 0.5, one step apart 0.3, two steps 0.1, unknown 0.25
-    category: float  # same 0.3
-    location: float  # same city or both remote 0.2; a remote side or an unknown city 0.1
+    # Job postings: same 0.5, one step apart 0.3, two steps 0.1, unknown 0.25; businesses: 0.
+    experience_level: float
+    category: float  # same category: 0.3 for job postings (jobsim.listing_types)
+    # Job postings: same city or both remote 0.2, a remote side or an unknown city 0.1;
+    # businesses: same city, else same region.
+    location: float
 
 
 class SameFields(BaseModel):
     category: bool
     city: bool
+    region: bool
     experience_level: bool
     remote: bool  # both remote
 
@@ -140,7 +149,9 @@ class Explainer:
         semantic = None
         if views and anchor.vector is not None and item.vector is not None:
             semantic = round(float(np.dot(anchor.vector, item.vector)), 4)
-        parts = context_parts(anchor.meta, item.meta)
+        parts = context_parts(
+            anchor.meta, item.meta, self.config.bonus_for(anchor.meta.listing_type)
+        )
         return Explanation(
             weight_semantic=self.config.weight_semantic,
             weight_context=self.config.weight_context,
@@ -199,22 +210,15 @@ class Explainer:
         return parts
 
 
-def context_parts(a: PostingMeta, b: PostingMeta) -> ContextParts:
-    """The three parts of `a`'s context bonus against `b`, from VectorIndex.context_scores."""
+def context_parts(a: PostingMeta, b: PostingMeta, bonus: ContextBonus = JOB_BONUS) -> ContextParts:
+    """The three parts of `a`'s context bonus against `b` (VectorIndex.context_parts)."""
     index = VectorIndex(dims=1, capacity=1)
     index.upsert("b", np.ones(1, dtype=np.float32), b)
-
-    def bonus(meta: PostingMeta) -> float:
-        return float(index.context_scores(meta)[0])
-
-    total = bonus(a)
-    experience = total - bonus(replace(a, experience_level=None)) + _UNKNOWN_LEVEL_PART
-    category = total - bonus(replace(a, category=None))
-    location = total - experience - category
+    parts = index.context_parts(a, bonus)
     return ContextParts(
-        experience_level=_rounded(experience),
-        category=_rounded(category),
-        location=_rounded(location),
+        experience_level=_rounded(float(parts["experience_level"][0])),
+        category=_rounded(float(parts["category"][0])),
+        location=_rounded(float(parts["location"][0])),
     )
 
 
@@ -226,6 +230,7 @@ def same_fields(a: PostingMeta, b: PostingMeta) -> SameFields:
     return SameFields(
         category=_same(a.category, b.category),
         city=_same(a.city, b.city),
+        region=_same(a.region, b.region),
         experience_level=_same(a.experience_level, b.experience_level),
         remote=a.remote and b.remote,
     )

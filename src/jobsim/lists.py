@@ -36,6 +36,7 @@ def meta_of(posting: Posting) -> PostingMeta:
     return PostingMeta(
         category=posting.category,
         city=posting.city,
+        region=posting.region,
         remote=bool(posting.remote),
         experience_level=posting.experience_level,
         company=posting.company,

@@ -51,6 +51,7 @@ from jobsim.embedders.base import Embedder
 from jobsim.errors import ConfigurationError
 from jobsim.explain import Explainer, Side
 from jobsim.language import detect_language
+from jobsim.listing_types import scoring_config
 from jobsim.lists import current_seq, meta_of, stored_vectors, vector_from_bytes
 from jobsim.postings.listed import is_listed
 from jobsim.postings.recipe import TITLE_MAX_CHARS, PostingInputs
@@ -88,6 +89,9 @@ class MatchFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     city: City | None = Field(None, description="context: same city scores higher")
+    region: City | None = Field(
+        None, description="context: same region scores higher (business listings)"
+    )
     remote: bool = Field(False, description="context: remote postings score higher")
     experience_level: ExperienceLevel | None = Field(None, description="context")
     category: Name | None = Field(None, description="context: same category scores higher")
@@ -104,13 +108,15 @@ class MatchFilters(BaseModel):
             raise ValueError("same_city needs a city")
         return self
 
-    def meta(self) -> PostingMeta:
-        """The text's side of the context bonus."""
+    def meta(self, listing_type: str = JOB) -> PostingMeta:
+        """The text's side of the context bonus, as a listing of this type."""
         return PostingMeta(
             category=self.category,
             city=self.city,
+            region=self.region,
             remote=self.remote,
             experience_level=self.experience_level,
+            listing_type=listing_type,
         )
 
     def passes(self, posting: Posting) -> bool:
@@ -271,7 +277,7 @@ class TextMatcher:
         self.db = db
         self.recipe = recipe
         self.clock = clock
-        self.config = ScoringConfig.from_settings(settings)
+        self.config = scoring_config(settings)
         self.explainer = Explainer(recipe.views, self.config)
         self._embedder = embedder
         self._vectorizer: PostingVectorizer | None = None
@@ -287,7 +293,7 @@ class TextMatcher:
         with self._embed_lock:  # one model call at a time: the model uses every core already
             vector = vectorizer.vectors([inputs])[0]
         filters = request.filters
-        meta = filters.meta()
+        meta = filters.meta(listing_type)
         floor = self.config.min_score
         if filters.min_score is not None:
             floor = max(floor, filters.min_score)

@@ -4,6 +4,7 @@ queue (counts, age, throughput over the last hour, tasks and their errors) and t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -151,6 +152,7 @@ class TaskOut(BaseModel):
     trace_id: str | None
     created_at: str
     updated_at: str
+    started_at: str | None  # when its latest attempt was claimed
     finished_at: str | None
 
     @classmethod
@@ -170,6 +172,7 @@ class TaskOut(BaseModel):
             trace_id=task.trace_id,
             created_at=task.created_at.isoformat(),
             updated_at=task.updated_at.isoformat(),
+            started_at=_iso(task.started_at),
             finished_at=_iso(task.finished_at),
         )
 
@@ -340,6 +343,11 @@ class Operations:
             )
             items = [TaskOut.of(task) for task in page]
         return TaskPage(items=items, total=total, limit=limit, offset=offset)
+
+    def pending_tasks(self, kind: str, posting_ids: Sequence[str]) -> dict[str, int]:
+        """The queued or running task of `kind` of each posting, by posting id."""
+        with self.db.read() as session:
+            return queue.pending_task_ids(session, kind, posting_ids)
 
     def task(self, task_id: int) -> TaskOut:
         with self.db.read() as session:

@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 
 from jobsim import queue
 from jobsim.explain import Explainer, Explanation, Side, load_vectors
+from jobsim.listing_types import scoring_config
 from jobsim.postings.embedded import is_embedded
 from jobsim.postings.listed import is_listed, listed_clause
 from jobsim.postings.schema import LocationOut, PostingSummary, SalaryOut
 from jobsim.postings.writer import get_live
 from jobsim.settings import Settings
-from jobsim.similarity import ScoringConfig
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Posting, SimilarEntry
 from jobsim.storage.types import utcnow
@@ -93,16 +93,20 @@ class SimilarReader:
         self.settings = settings
         self.db = db
         self.model = recipe.model
-        self.explainer = Explainer(recipe.views, ScoringConfig.from_settings(settings))
+        self.explainer = Explainer(recipe.views, scoring_config(settings))
 
     def for_posting(
-        self, posting_id: str, filters: SimilarFilters = SimilarFilters()
+        self,
+        posting_id: str,
+        filters: SimilarFilters = SimilarFilters(),
+        *,
+        listing_type: str = "job",
     ) -> SimilarResponse:
         """The cached list, filtered to listed postings and topped up when short, or the
         category/location fallback."""
         now = utcnow()
         with self.db.read() as session:
-            posting = get_live(session, posting_id)
+            posting = get_live(session, posting_id, listing_type=listing_type)
             embedded = is_embedded(session, posting, self.model)
             rows = session.execute(
                 select(SimilarEntry, Posting)
@@ -235,6 +239,7 @@ class SimilarReader:
             select(Posting)
             .where(
                 or_(*related),
+                Posting.listing_type == posting.listing_type,
                 Posting.id.not_in([posting.id, *exclude]),
                 listed_clause(now),
             )

@@ -7,8 +7,8 @@ so scoring a posting against all others is one matrix-vector product and a few v
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -25,17 +25,53 @@ _UNSEEN = int(np.iinfo(np.int32).max)  # a code no row holds: codes count up fro
 
 
 @dataclass(frozen=True)
+class ContextBonus:
+    """What a listing type's context bonus rewards, as parts that add up to at most 1.
+
+    Experience: same level, one step apart, two steps apart, either side unknown. Place: same
+    city (or both remote), an unknown city or one remote side ("near"), same region in another
+    city. Category: same category.
+    """
+
+    level_same: float = 0.0
+    level_one_step: float = 0.0
+    level_two_steps: float = 0.0
+    level_unknown: float = 0.0
+    category: float = 0.0
+    same_city: float = 0.0
+    near: float = 0.0
+    same_region: float = 0.0
+
+
+# The seed's bonus for job postings: experience 0.5 / 0.3 / 0.1 (unknown 0.25), category 0.3,
+# same city or both remote 0.2, a remote side or an unknown city 0.1.
+JOB_BONUS = ContextBonus(0.5, 0.3, 0.1, 0.25, category=0.3, same_city=0.2, near=0.1)
+
+
+@dataclass(frozen=True)
 class ScoringConfig:
     weight_semantic: float = 0.9
     weight_context: float = 0.1
     top_n: int = 10
     min_score: float = 0.3
+    # Each listing type's context bonus (jobsim.listing_types registers them); JOB_BONUS for
+    # a type not named here.
+    bonuses: Mapping[str, ContextBonus] = field(default_factory=dict)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ScoringConfig:
+    def from_settings(
+        cls, settings: Settings, bonuses: Mapping[str, ContextBonus] | None = None
+    ) -> ScoringConfig:
         return cls(
-            settings.weight_semantic, settings.weight_context, settings.top_n, settings.min_score
+            settings.weight_semantic,
+            settings.weight_context,
+            settings.top_n,
+            settings.min_score,
+            dict(bonuses or {}),
         )
+
+    def bonus_for(self, listing_type: str) -> ContextBonus:
+        return self.bonuses.get(listing_type, JOB_BONUS)
 
 
 @dataclass(frozen=True)
@@ -44,6 +80,7 @@ class PostingMeta:
 
     category: str | None = None
     city: str | None = None
+    region: str | None = None
     remote: bool = False
     experience_level: str | None = None
     company: str | None = None
@@ -53,6 +90,9 @@ class PostingMeta:
 
     def listed_at(self, now: datetime) -> bool:
         return self.listed and is_unexpired(self.expires_at, now)
+
+
+Scores = tuple[FloatArray, FloatArray, FloatArray]  # (score, semantic, context) per row
 
 
 @dataclass(frozen=True)
@@ -93,6 +133,7 @@ class VectorIndex:
         self._level = np.full(capacity, -1, dtype=np.int8)
         self._category = np.full(capacity, -1, dtype=np.int32)
         self._city = np.full(capacity, -1, dtype=np.int32)
+        self._region = np.full(capacity, -1, dtype=np.int32)
         self._company = np.full(capacity, -1, dtype=np.int32)
         self._remote = np.zeros(capacity, dtype=bool)
         self._listed = np.zeros(capacity, dtype=bool)
@@ -102,6 +143,11 @@ class VectorIndex:
         self._list_floor = np.full(capacity, -np.inf, dtype=np.float32)
         self._type = np.full(capacity, -1, dtype=np.int16)
         self._metas: list[PostingMeta] = []
+        # Bumped by every vector or metadata write: scores computed before it are stale.
+        self._version = 0
+        self._prepared: dict[bytes, FloatArray] = {}
+        self._prepared_version = -1
+        self._last_scores: tuple[tuple[object, ...], Scores] | None = None
         self._strings = _Codes()
         self._types = _Codes()
 
@@ -129,11 +175,13 @@ class VectorIndex:
             position = self._append(posting_id)
         self._matrix[position] = vector
         self._write_meta(position, meta)
+        self._version += 1
 
     def set_meta(self, posting_id: str, meta: PostingMeta) -> None:
         position = self.positions.get(posting_id)
         if position is not None:
             self._write_meta(position, meta)
+            self._version += 1
 
     def _append(self, posting_id: str) -> int:
         if self.size == len(self._matrix):
@@ -155,6 +203,7 @@ class VectorIndex:
         self._level = grown(self._level, -1)
         self._category = grown(self._category, -1)
         self._city = grown(self._city, -1)
+        self._region = grown(self._region, -1)
         self._company = grown(self._company, -1)
         self._remote = grown(self._remote, False)
         self._listed = grown(self._listed, False)
@@ -177,6 +226,7 @@ class VectorIndex:
         self._level[position] = _LEVEL_INDEX.get(meta.experience_level or "", -1)
         self._category[position] = self._strings.code(meta.category)
         self._city[position] = self._strings.code(meta.city)
+        self._region[position] = self._strings.code(meta.region)
         self._company[position] = self._strings.code(meta.company)
         self._remote[position] = meta.remote
         self._listed[position] = meta.listed
@@ -215,49 +265,83 @@ class VectorIndex:
             kept &= self._company[:n] != self._strings.lookup(exclude_company)
         return kept
 
-    def context_scores(self, meta: PostingMeta) -> FloatArray:
-        """The seed's context bonus of `meta` against every row, in [0, 1].
-
-        Experience: same 0.5, one step apart 0.3, two steps 0.1, unknown on either side 0.25.
-        Category: same 0.3. Location: same city (or both remote) 0.2; different cities with
-        one remote 0.1; a city unknown on either side 0.1.
-        """
+    def context_parts(
+        self, meta: PostingMeta, bonus: ContextBonus = JOB_BONUS
+    ) -> dict[str, FloatArray]:
+        """The parts of `meta`'s context bonus against every row: experience level, category
+        and location (city, remote, region), each under `bonus`'s weights."""
         n = self.size
-        score = np.zeros(n, dtype=np.float32)
         level = _LEVEL_INDEX.get(meta.experience_level or "", -1)
         levels = self._level[:n].astype(np.int16)
-        if level < 0:
-            score += 0.25
-        else:
-            distance = np.abs(levels - level)
-            level_part = np.select(
-                [distance == 0, distance == 1, distance == 2], [0.5, 0.3, 0.1], 0.0
-            )
-            score += np.where(levels < 0, 0.25, level_part).astype(np.float32)
+        distance = np.abs(levels - level)
+        experience = np.select(
+            [(levels < 0) | (level < 0), distance == 0, distance == 1, distance == 2],
+            [bonus.level_unknown, bonus.level_same, bonus.level_one_step, bonus.level_two_steps],
+            0.0,
+        )
         category = self._strings.lookup(meta.category)
-        if category >= 0:
-            score += np.where(self._category[:n] == category, 0.3, 0.0).astype(np.float32)
+        same_category = (self._category[:n] == category) & (category >= 0)
         city = self._strings.lookup(meta.city)
         cities = self._city[:n]
         remotes = self._remote[:n]
         same_place = (cities == city) & (city >= 0) | (remotes & meta.remote)
-        one_remote = remotes | meta.remote
-        unknown_city = (cities < 0) | (city < 0)
-        location = np.select([same_place, unknown_city | one_remote], [0.2, 0.1], 0.0)
-        score += location.astype(np.float32)
-        clipped: FloatArray = np.minimum(score, 1.0)
+        near = (cities < 0) | (city < 0) | remotes | meta.remote
+        region = self._strings.lookup(meta.region)
+        same_region = (self._region[:n] == region) & (region >= 0)
+        location = np.maximum.reduce(
+            [
+                np.where(same_place, bonus.same_city, 0.0),
+                np.where(near, bonus.near, 0.0),
+                np.where(same_region, bonus.same_region, 0.0),
+            ]
+        )
+        return {
+            "experience_level": experience.astype(np.float32),
+            "category": np.where(same_category, bonus.category, 0.0).astype(np.float32),
+            "location": location.astype(np.float32),
+        }
+
+    def context_scores(self, meta: PostingMeta, bonus: ContextBonus = JOB_BONUS) -> FloatArray:
+        """The context bonus of `meta` against every row, in [0, 1]: the sum of its parts."""
+        parts = self.context_parts(meta, bonus)
+        total = parts["experience_level"] + parts["category"] + parts["location"]
+        clipped: FloatArray = np.minimum(total, 1.0).astype(np.float32)
         return clipped
 
     def score_all(
         self, vector: FloatArray, meta: PostingMeta, config: ScoringConfig
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """(score, semantic, context) of a query against every row."""
-        semantic = np.clip(self.matrix @ vector, -1.0, 1.0).astype(np.float32)
-        context = self.context_scores(meta)
+        """(score, semantic, context) of a query against every row.
+
+        The last answer is kept: a new posting's own list and the lists it enters ask for the
+        same scores one after the other, and the scan is the cost."""
+        key = (vector.tobytes(), meta, config, self._version)
+        if self._last_scores is not None and self._last_scores[0] == key:
+            return self._last_scores[1]
+        semantic = self._prepared.get(key[0]) if self._prepared_version == self._version else None
+        if semantic is None:
+            semantic = np.clip(self.matrix @ vector, -1.0, 1.0).astype(np.float32)
+        context = self.context_scores(meta, config.bonus_for(meta.listing_type))
         score = (config.weight_semantic * semantic + config.weight_context * context).astype(
             np.float32
         )
+        for array in (score, semantic, context):
+            array.setflags(write=False)
+        self._last_scores = (key, (score, semantic, context))
         return score, semantic, context
+
+    def prepare(self, posting_ids: Iterable[str]) -> None:
+        """Score these postings against every row in one matrix product (a batch's new
+        postings): one pass over the matrix for the whole batch instead of one per posting,
+        and a matrix product runs at the processor's speed, not the memory's."""
+        positions = [self.positions[p] for p in posting_ids if p in self.positions]
+        self._prepared = {}
+        if not positions:
+            return
+        block = np.clip(self._matrix[positions] @ self.matrix.T, -1.0, 1.0)
+        for position, row in zip(positions, block, strict=True):
+            self._prepared[self._matrix[position].tobytes()] = row
+        self._prepared_version = self._version
 
     def top_n(
         self,

@@ -18,6 +18,7 @@ from functools import cached_property
 
 from jobsim.errors import ConfigurationError, ValidationFailed
 from jobsim.glossary import Glossary, find_glossary
+from jobsim.listing_types import with_type_recipes
 from jobsim.postings.recipe import (
     DEFAULT_RECIPE,
     PostingInputs,
@@ -106,7 +107,9 @@ class VectorRecipe:
         """The recipe the settings describe; ConfigurationError for fields or views that cannot
         work. `embedder` overrides the spec (a worker handed an embedder object uses its name)."""
         try:
-            text = recipe_from(settings.text_fields, settings.title_repeat, settings.text_max_chars)
+            text = with_type_recipes(
+                recipe_from(settings.text_fields, settings.title_repeat, settings.text_max_chars)
+            )
             views = Views.parse(settings.vector_views, settings.lexical_dims)
         except ValidationFailed as error:
             raise ConfigurationError(str(error)) from None

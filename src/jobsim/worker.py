@@ -20,13 +20,13 @@ from jobsim.batch import BatchProcessor, BatchReport
 from jobsim.clock import Clock, system_clock
 from jobsim.embedders.base import Embedder
 from jobsim.errors import PermanentError, TransientError, sanitize
+from jobsim.listing_types import scoring_config
 from jobsim.lists import SimilarityEngine
 from jobsim.maintenance import run_maintenance
 from jobsim.retry import RetryPolicy
 from jobsim.runtime_settings import LogLevelFollower
 from jobsim.settings import Settings
 from jobsim.shutdown import ShutdownSignals
-from jobsim.similarity import ScoringConfig
 from jobsim.storage.engine import Database
 from jobsim.storage.types import utcnow
 from jobsim.vector_recipe import VectorRecipe
@@ -60,7 +60,7 @@ class Worker:
             db,
             self.vectorizer.name,
             lambda: self.vectorizer.dims,
-            ScoringConfig.from_settings(settings),
+            scoring_config(settings),
             clock=clock,
         )
         self.policy = RetryPolicy(

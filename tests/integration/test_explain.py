@@ -103,6 +103,7 @@ def test_every_item_of_a_cached_list_explains_its_score_from_the_stored_vectors(
     assert twin["same"] == {
         "category": True,
         "city": False,
+        "region": False,
         "experience_level": True,
         "remote": False,
     }

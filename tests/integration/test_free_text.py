@@ -231,7 +231,9 @@ def test_only_the_listing_type_asked_for_is_searched(
     client: TestClient, settings: Settings, db: Database
 ) -> None:
     create_corpus(client)
-    create(client, **{**CORPUS["twin"], "id": "biz", "listing_type": "business"})
+    twin = CORPUS["twin"]
+    business = {"id": "biz", "name": twin["title"], "description": twin["description"]}
+    assert client.post("/api/businesses", json=business).status_code == 201
     run_worker(settings, db)
 
     assert "biz" not in ids(match(client))

@@ -45,7 +45,7 @@ def create_app(
 ) -> FastAPI:
     """The app. `alongside` is entered at start-up and left at shutdown, before the server
     exits (`jobsim serve --with-worker` runs its worker there, so the worker stops gracefully)."""
-    from jobsim.api import admin, health, jobs, metrics, similar
+    from jobsim.api import admin, businesses, health, jobs, metrics, similar
     from jobsim.dashboard import router as dashboard_router
     from jobsim.widget import install_cors
     from jobsim.widget import router as widget_router
@@ -62,6 +62,8 @@ def create_app(
     app.state.match_rate = RequestRate(settings.match_requests_per_minute)
     app.include_router(jobs.router)
     app.include_router(similar.router)
+    app.include_router(businesses.router)
+    app.include_router(businesses.seed)
     app.include_router(health.router)
     app.include_router(health.probes)
     app.include_router(metrics.router)

@@ -52,7 +52,7 @@ async def list_postings(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> PostingPage:
     return await run_in_threadpool(
-        service.postings.list_postings,
+        service.postings.page,
         status=status_filter,
         category=category,
         city=city,

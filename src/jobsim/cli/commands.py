@@ -17,10 +17,21 @@ from jobsim.cli.base import Context, main, make_embedder, pass_context
 from jobsim.storage import migrate
 
 if TYPE_CHECKING:
+    from jobsim.listing_types.business import BusinessOut
     from jobsim.postings.schema import PostingOut
+    from jobsim.service import Service
     from jobsim.serving import SimilarResponse
 
 SAMPLE_FILE = "sample_postings.jsonl"
+SAMPLE_BUSINESSES = "sample_businesses.jsonl"
+ListingTypeOption = click.option(
+    "--type",
+    "listing_type",
+    type=click.Choice(["job", "business"]),
+    default="job",
+    show_default=True,
+    help="Job postings or business listings.",
+)
 
 
 @main.group()
@@ -101,12 +112,17 @@ def _embedded_worker(context: Context) -> Iterator[None]:
     type=click.Choice(["json", "jsonl", "csv"]),
     help="Default: from the extension or the content.",
 )
+@ListingTypeOption
 @pass_context
-def import_command(context: Context, path: Path, fmt: str | None) -> None:
-    """Import postings from JSON, JSON Lines, CSV or mongoexport output."""
+def import_command(context: Context, path: Path, fmt: str | None, listing_type: str) -> None:
+    """Import postings (or businesses) from JSON, JSON Lines, CSV or mongoexport output."""
     from jobsim.importing import import_file
 
-    report = import_file(context.service().postings, path, fmt)
+    service = context.service()
+    if listing_type == "business":
+        report = import_file(service.businesses, path, fmt, as_read=True)
+    else:
+        report = import_file(service.postings, path, fmt)
     for error in report.errors[:50]:
         fields = "; ".join(f"{e['field']}: {e['message']}" for e in error.errors)
         click.echo(f"  skipped {error.source}: {fields}", err=True)
@@ -125,12 +141,25 @@ def import_command(context: Context, path: Path, fmt: str | None) -> None:
 @click.argument("posting_id")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
 @click.option("--json", "as_json", is_flag=True)
+@ListingTypeOption
 @pass_context
-def similar(context: Context, posting_id: str, limit: int, as_json: bool) -> None:
-    """Print the postings most similar to POSTING_ID."""
+def similar(
+    context: Context, posting_id: str, limit: int, as_json: bool, listing_type: str
+) -> None:
+    """Print the postings (or businesses) most similar to POSTING_ID."""
     from jobsim.serving import SimilarFilters
 
     service = context.service()
+    if listing_type == "business":
+        business = service.businesses.get(posting_id)
+        answer = service.similar.for_posting(
+            posting_id, SimilarFilters(limit=limit), listing_type="business"
+        )
+        if as_json:
+            click.echo(json.dumps(answer.model_dump(), indent=2, ensure_ascii=False))
+            return
+        print_similar_businesses(service, business, answer)
+        return
     posting = service.postings.get(posting_id)
     result = service.similar.for_posting(posting_id, SimilarFilters(limit=limit))
     if as_json:
@@ -154,6 +183,7 @@ def similar(context: Context, posting_id: str, limit: int, as_json: bool) -> Non
 @click.option("--same-city", is_flag=True, help="Only postings in --city.")
 @click.option("--explain", is_flag=True, help="Why each posting matches.")
 @click.option("--json", "as_json", is_flag=True)
+@ListingTypeOption
 @pass_context
 def match(
     context: Context,
@@ -167,8 +197,10 @@ def match(
     same_city: bool,
     explain: bool,
     as_json: bool,
+    listing_type: str,
 ) -> None:
-    """Print the postings most similar to TEXT (a CV, a profile or a search phrase)."""
+    """Print the postings (or businesses) most similar to TEXT (a CV, a profile or a search
+    phrase)."""
     from pydantic import ValidationError
 
     from jobsim.matching import MatchRequest
@@ -193,15 +225,23 @@ def match(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
         )
         raise click.UsageError(problems) from None
-    matcher = context.service().matching
+    service = context.service()
+    matcher = service.matching
     try:
-        result = matcher.match(request, explain=explain)
+        result = matcher.match(request, listing_type=listing_type, explain=explain)
     finally:
         matcher.close()
     if as_json:
         click.echo(json.dumps(result.model_dump(), indent=2, ensure_ascii=False))
         return
     click.echo(f"language: {result.language}" + (f" — {result.message}" if result.message else ""))
+    if listing_type == "business":
+        from jobsim.businesses import similar_businesses
+
+        for rank, found in enumerate(similar_businesses(service.businesses, result.data), 1):
+            where = ", ".join(p for p in (found.address.city, found.address.region) if p) or "-"
+            click.echo(f"  {rank:>2}. {found.percentage:>3}%  {found.name}  ({where})")
+        return
     for rank, item in enumerate(result.data, 1):
         where = item.location.city or ("remote" if item.location.remote else "-")
         click.echo(
@@ -224,6 +264,20 @@ def print_similar(posting: PostingOut, result: SimilarResponse) -> None:
         click.echo(f"  {rank:>2}. {score}  {item.title}  ({item.company or '-'}, {city})")
 
 
+def print_similar_businesses(
+    service: Service, business: BusinessOut, result: SimilarResponse
+) -> None:
+    from jobsim.businesses import similar_businesses
+
+    place = business.address.city or "-"
+    click.echo(f"{business.id}  {business.name}  [{business.category or '-'} · {place}]")
+    click.echo(f"method: {result.method}" + (f" — {result.message}" if result.message else ""))
+    for rank, item in enumerate(similar_businesses(service.businesses, result.data), 1):
+        score = f"{item.percentage:>3}%" if item.percentage is not None else "   -"
+        where = ", ".join(p for p in (item.address.city, item.address.region) if p) or "-"
+        click.echo(f"  {rank:>2}. {score}  {item.name}  ({item.category or '-'}, {where})")
+
+
 @main.command()
 @click.option(
     "--show",
@@ -236,7 +290,8 @@ def print_similar(posting: PostingOut, result: SimilarResponse) -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @pass_context
 def demo(context: Context, show: int, then_serve: bool, port: int) -> None:
-    """Load the bundled sample postings, embed them, and print similar jobs."""
+    """Load the bundled sample postings and businesses, embed them, and print similar jobs
+    and similar businesses."""
     from jobsim.importing import import_file
 
     settings = context.settings
@@ -248,6 +303,13 @@ def demo(context: Context, show: int, then_serve: bool, port: int) -> None:
         f"sample postings: {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged ({settings.database_url})"
     )
+    directory = resources.files("jobsim.data").joinpath(SAMPLE_BUSINESSES)
+    with resources.as_file(directory) as path:
+        businesses = import_file(service.businesses, path, as_read=True)
+    click.echo(
+        f"sample businesses: {businesses.created} created, {businesses.updated} updated, "
+        f"{businesses.unchanged} unchanged"
+    )
     click.echo(f"embedding with {settings.embedder} ...")
     the_worker = context.worker()
     with closing(the_worker.embedder):
@@ -256,7 +318,14 @@ def demo(context: Context, show: int, then_serve: bool, port: int) -> None:
     for posting_id in report.ids[:: max(len(report.ids) // max(show, 1), 1)][:show]:
         click.echo("")
         print_similar(service.postings.get(posting_id), service.similar.for_posting(posting_id))
-    click.echo("\nTry: jobsim similar <id> · jobsim status · jobsim serve --with-worker")
+    step = max(len(businesses.ids) // max(show, 1), 1)
+    for business_id in businesses.ids[step // 2 :: step][: max(show - 1, 1) if show else 0]:
+        click.echo("")
+        answer = service.similar.for_posting(business_id, listing_type="business")
+        print_similar_businesses(service, service.businesses.get(business_id), answer)
+    click.echo(
+        "\nTry: jobsim similar <id> [--type business] · jobsim status · jobsim serve --with-worker"
+    )
     if then_serve:
         context.overrides["log_level"] = settings.log_level
         serve.callback(host="127.0.0.1", port=port, with_worker=True)  # type: ignore[misc]

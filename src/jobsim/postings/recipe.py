@@ -9,23 +9,31 @@ stores a vector only when the posting's hash still matches the text it embedded.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jobsim.errors import ValidationFailed
 from jobsim.storage.models import Posting
 from jobsim.text import clean_text, truncate
 
-RECIPE_FIELDS = ("title", "category", "tags", "requirements", "description", "company")
+RECIPE_FIELDS = ("title", "category", "tags", "requirements", "description", "company", "address")
 TITLE_MAX_CHARS = 300
 
 
 @dataclass(frozen=True)
 class TextRecipe:
-    """Which fields enter the embedded text, in what order, and how long it may get."""
+    """Which fields enter the embedded text, in what order, and how long it may get.
+
+    `by_type` holds the recipes of other listing types (jobsim.listing_types), which have their
+    own fields; a posting of a type not named there is read with this recipe.
+    """
 
     fields: tuple[str, ...] = ("title", "category", "tags", "requirements", "description")
     title_repeat: int = 1
     max_chars: int = 700
+    by_type: tuple[tuple[str, TextRecipe], ...] = field(default=(), compare=False)
+
+    def for_type(self, listing_type: str) -> TextRecipe:
+        return next((recipe for name, recipe in self.by_type if name == listing_type), self)
 
     def fingerprint(self) -> str:
         """Short stable id of this recipe, part of the vector model name when not the default."""
@@ -34,23 +42,27 @@ class TextRecipe:
 
     def build(self, posting: Posting) -> str:
         parts: list[str] = []
-        for field in self.fields:
-            parts.extend(self._part(field, posting))
+        for name in self.fields:
+            parts.extend(self._part(name, posting))
         return truncate("\n".join(part for part in parts if part), self.max_chars)
 
-    def _part(self, field: str, posting: Posting) -> list[str]:
-        if field == "title":
+    def _part(self, name: str, posting: Posting) -> list[str]:
+        if name == "title":
             return [clean_text(posting.title)] * max(self.title_repeat, 1)
-        if field == "category" and posting.category:
+        if name == "category" and posting.category:
             return [f"Category: {clean_text(posting.category)}"]
-        if field == "tags" and posting.tags:
+        if name == "tags" and posting.tags:
             return ["Skills: " + ", ".join(clean_text(tag) for tag in posting.tags)]
-        if field == "requirements" and posting.requirements:
+        if name == "requirements" and posting.requirements:
             return ["Requirements: " + ". ".join(clean_text(r) for r in posting.requirements)]
-        if field == "description":
+        if name == "description":
             return [clean_text(posting.description)]
-        if field == "company" and posting.company:
+        if name == "company" and posting.company:
             return [f"Company: {clean_text(posting.company)}"]
+        if name == "address":
+            street = (posting.details or {}).get("street")
+            place = [clean_text(p) for p in (street, posting.city, posting.region) if p]
+            return [f"Address: {', '.join(place)}"] if place else []
         return []
 
 
@@ -91,9 +103,8 @@ def posting_inputs(recipe: TextRecipe, posting: Posting) -> PostingInputs:
     title = clean_text(posting.title)
     if posting.tags:
         title += "\nSkills: " + ", ".join(clean_text(tag) for tag in posting.tags)
-    return PostingInputs(
-        recipe.build(posting), truncate(title, TITLE_MAX_CHARS), posting.language or "unknown"
-    )
+    full_text = recipe.for_type(posting.listing_type).build(posting)
+    return PostingInputs(full_text, truncate(title, TITLE_MAX_CHARS), posting.language or "unknown")
 
 
 def content_hash(recipe: TextRecipe, posting: Posting) -> str:

@@ -80,7 +80,6 @@ class PostingFields(BaseModel):
     status: Status | None = None
     expires_at: datetime | None = None
     language: Annotated[str, StringConstraints(strip_whitespace=True, max_length=16)] | None = None
-    listing_type: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
 
     @field_validator("expires_at")
     @classmethod
@@ -100,6 +99,17 @@ class PostingIn(PostingFields):
 
 class PostingPatch(PostingFields):
     """A partial update: only the fields present change."""
+
+
+class ListingIn(PostingIn):
+    """A listing of another type (jobsim.listing_types) as the writer stores it: the posting
+    fields it maps to, plus `details`, the fields only that type has (merged key by key)."""
+
+    details: dict[str, str | None] | None = None
+
+
+class ListingPatch(PostingPatch):
+    details: dict[str, str | None] | None = None
 
 
 # --- output ------------------------------------------------------------------------------------

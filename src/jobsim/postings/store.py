@@ -1,16 +1,18 @@
-"""Posting writes and reads, each in its own transaction: what the API and the CLI call.
+"""Listing writes and reads, each in its own transaction: what the API and the CLI call.
 
-Bulk upserts and imports validate item by item, so a bad item is reported with its source and
-field errors and never blocks the others.
+One store serves one listing type (job postings by default; jobsim.listing_types): it only
+sees, changes and lists listings of its type, parses bulk items with the type's schema and
+answers in the type's output shape. Bulk upserts and imports validate item by item, so a bad
+item is reported with its source and field errors and never blocks the others.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.sql import ColumnElement
 
@@ -26,6 +28,7 @@ IMPORT_CHUNK = 200
 
 # (where it came from, the raw record or None, why it could not be parsed or None)
 RawItem = tuple[str, dict[str, Any] | None, str | None]
+Out = TypeVar("Out", bound=BaseModel)
 
 
 @dataclass
@@ -57,34 +60,44 @@ class BulkReport:
         }
 
 
-class PostingStore:
-    def __init__(self, db: Database, recipe: TextRecipe, *, max_attempts: int = 5) -> None:
+class ListingStore(Generic[Out]):
+    def __init__(
+        self,
+        db: Database,
+        recipe: TextRecipe,
+        *,
+        listing_type: str,
+        present: Callable[[Posting], Out],
+        parse: Callable[[dict[str, Any]], PostingIn],
+        max_attempts: int = 5,
+    ) -> None:
         self.db = db
-        self.writer = PostingWriter(recipe, max_attempts=max_attempts)
+        self.listing_type = listing_type
+        self.present = present
+        self.parse = parse
+        self.writer = PostingWriter(recipe, max_attempts=max_attempts, listing_type=listing_type)
 
     # --- writes ----------------------------------------------------------------------------
 
-    def create(self, data: PostingIn, *, trace_id: str | None = None) -> PostingOut:
+    def create(self, data: PostingIn, *, trace_id: str | None = None) -> Out:
         with self.db.write() as session:
-            return PostingOut.of(self.writer.create(session, data, trace_id=trace_id))
+            return self.present(self.writer.create(session, data, trace_id=trace_id))
 
     def upsert(
         self, data: PostingIn, *, trace_id: str | None = None
-    ) -> tuple[PostingOut, Literal["created", "updated", "unchanged"]]:
+    ) -> tuple[Out, Literal["created", "updated", "unchanged"]]:
         with self.db.write() as session:
             result = self.writer.upsert(session, data, trace_id=trace_id)
-            return PostingOut.of(result.posting), result.action
+            return self.present(result.posting), result.action
 
-    def update(
-        self, posting_id: str, patch: PostingPatch, *, trace_id: str | None = None
-    ) -> PostingOut:
+    def update(self, posting_id: str, patch: PostingPatch, *, trace_id: str | None = None) -> Out:
         with self.db.write() as session:
             result = self.writer.update(session, posting_id, patch, trace_id=trace_id)
-            return PostingOut.of(result.posting)
+            return self.present(result.posting)
 
-    def close(self, posting_id: str, *, trace_id: str | None = None) -> PostingOut:
+    def close(self, posting_id: str, *, trace_id: str | None = None) -> Out:
         with self.db.write() as session:
-            return PostingOut.of(self.writer.close(session, posting_id, trace_id=trace_id))
+            return self.present(self.writer.close(session, posting_id, trace_id=trace_id))
 
     def delete(self, posting_id: str, *, trace_id: str | None = None) -> None:
         with self.db.write() as session:
@@ -101,7 +114,7 @@ class PostingStore:
         report = BulkReport()
         chunk: list[PostingIn] = []
         for index, item in enumerate(items):
-            parsed = _validate(index, item, report)
+            parsed = _validate(index, item, report, self.parse)
             if parsed is not None:
                 chunk.append(parsed)
             if len(chunk) >= IMPORT_CHUNK:
@@ -122,9 +135,22 @@ class PostingStore:
 
     # --- reads -----------------------------------------------------------------------------
 
-    def get(self, posting_id: str) -> PostingOut:
+    def get(self, posting_id: str) -> Out:
         with self.db.read() as session:
-            return PostingOut.of(get_live(session, posting_id))
+            return self.present(get_live(session, posting_id, listing_type=self.listing_type))
+
+    def get_many(self, posting_ids: Iterable[str]) -> dict[str, Out]:
+        """The listings of this type with these ids (deleted ones too), by id."""
+        wanted = list(dict.fromkeys(posting_ids))
+        if not wanted:
+            return {}
+        with self.db.read() as session:
+            rows = session.scalars(
+                select(Posting).where(
+                    Posting.id.in_(wanted), Posting.listing_type == self.listing_type
+                )
+            )
+            return {row.id: self.present(row) for row in rows}
 
     def list_postings(
         self,
@@ -136,8 +162,12 @@ class PostingStore:
         q: str | None = None,
         limit: int = 20,
         offset: int = 0,
-    ) -> PostingPage:
-        conditions: list[ColumnElement[bool]] = [Posting.is_deleted.is_(False)]
+    ) -> tuple[list[Out], int]:
+        """One page of this type's listings, newest first, and how many match in all."""
+        conditions: list[ColumnElement[bool]] = [
+            Posting.is_deleted.is_(False),
+            Posting.listing_type == self.listing_type,
+        ]
         if status:
             conditions.append(Posting.status == status)
         if category:
@@ -157,11 +187,33 @@ class PostingStore:
                 .limit(limit)
                 .offset(offset)
             )
-            items = [PostingOut.of(p) for p in rows]
-        return PostingPage(items=items, total=int(total or 0), limit=limit, offset=offset)
+            items = [self.present(p) for p in rows]
+        return items, int(total or 0)
 
 
-def _validate(index: int, item: RawItem, report: BulkReport) -> PostingIn | None:
+class PostingStore(ListingStore[PostingOut]):
+    """The store of job postings."""
+
+    def __init__(self, db: Database, recipe: TextRecipe, *, max_attempts: int = 5) -> None:
+        super().__init__(
+            db,
+            recipe,
+            listing_type="job",
+            present=PostingOut.of,
+            parse=PostingIn.model_validate,
+            max_attempts=max_attempts,
+        )
+
+    def page(self, **query: Any) -> PostingPage:
+        items, total = self.list_postings(**query)
+        return PostingPage(
+            items=items, total=total, limit=query.get("limit", 20), offset=query.get("offset", 0)
+        )
+
+
+def _validate(
+    index: int, item: RawItem, report: BulkReport, parse: Callable[[dict[str, Any]], PostingIn]
+) -> PostingIn | None:
     source, raw, parse_error = item
     if parse_error is not None or raw is None:
         message = parse_error or "empty record"
@@ -173,7 +225,7 @@ def _validate(index: int, item: RawItem, report: BulkReport) -> PostingIn | None
         report.skipped += 1
         return None
     try:
-        return PostingIn.model_validate(raw)
+        return parse(raw)
     except ValidationError as error:
         raw_id = raw.get("id")
         report.errors.append(

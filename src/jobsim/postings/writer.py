@@ -23,7 +23,7 @@ from jobsim.storage.models import Posting
 from jobsim.storage.types import utcnow
 
 # Fields the context bonus reads: changing one moves this posting's scores in every list.
-_CONTEXT_FIELDS = ("category", "city", "remote", "experience_level")
+_CONTEXT_FIELDS = ("category", "city", "region", "remote", "experience_level")
 _COMPARED_FIELDS = (
     *_CONTEXT_FIELDS,
     "company",
@@ -34,13 +34,12 @@ _COMPARED_FIELDS = (
     "description",
     "tags",
     "requirements",
-    "region",
     "hybrid",
     "salary_min",
     "salary_max",
     "salary_currency",
     "language",
-    "listing_type",
+    "details",
 )
 
 
@@ -55,18 +54,24 @@ def new_id() -> str:
     return uuid.uuid4().hex[:24]
 
 
-def get_live(session: Session, posting_id: str, *, lock: bool = False) -> Posting:
-    """The posting with this id unless deleted; NotFound otherwise."""
+def get_live(
+    session: Session, posting_id: str, *, lock: bool = False, listing_type: str | None = None
+) -> Posting:
+    """The posting with this id unless deleted (or of another listing type than the one given);
+    NotFound otherwise."""
     query = select(Posting).where(Posting.id == posting_id, Posting.is_deleted.is_(False))
+    if listing_type is not None:
+        query = query.where(Posting.listing_type == listing_type)
     if lock and session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     posting = session.scalar(query)
     if posting is None:
-        raise NotFound(f"posting {posting_id!r} not found")
+        what = "posting" if listing_type in (None, "job") else listing_type
+        raise NotFound(f"{what} {posting_id!r} not found")
     return posting
 
 
-def new_posting(data: PostingIn, recipe: TextRecipe) -> Posting:
+def new_posting(data: PostingIn, recipe: TextRecipe, listing_type: str = "job") -> Posting:
     """A validated posting as a (not yet stored) row, language detected and hash computed."""
     now = utcnow()
     posting = Posting(
@@ -79,7 +84,7 @@ def new_posting(data: PostingIn, recipe: TextRecipe) -> Posting:
         language="unknown",
         tags=[],
         requirements=[],
-        listing_type="job",
+        listing_type=listing_type,
         remote=False,
         hybrid=False,
     )
@@ -92,13 +97,16 @@ def new_posting(data: PostingIn, recipe: TextRecipe) -> Posting:
 class PostingWriter:
     """Applies posting writes in a caller's transaction and enqueues what they imply."""
 
-    def __init__(self, recipe: TextRecipe = DEFAULT_RECIPE, max_attempts: int = 5) -> None:
+    def __init__(
+        self, recipe: TextRecipe = DEFAULT_RECIPE, max_attempts: int = 5, listing_type: str = "job"
+    ) -> None:
         self.recipe = recipe
         self.max_attempts = max_attempts
+        self.listing_type = listing_type
 
     def create(self, session: Session, data: PostingIn, *, trace_id: str | None = None) -> Posting:
         if data.id is not None and session.get(Posting, data.id) is not None:
-            raise ValidationFailed(f"a posting with id {data.id!r} already exists")
+            raise ValidationFailed(f"a listing with id {data.id!r} already exists")
         return self.upsert(session, data, trace_id=trace_id).posting
 
     def upsert(
@@ -111,6 +119,8 @@ class PostingWriter:
     ) -> WriteResult:
         """Create the posting, or replace the fields given on the existing one."""
         existing = session.get(Posting, data.id) if data.id is not None else None
+        if existing is not None and existing.listing_type != self.listing_type:
+            raise ValidationFailed(f"id {data.id!r} belongs to a {existing.listing_type} listing")
         if existing is None:
             return self._insert(session, data, trace_id=trace_id, priority=priority)
         return self._change(session, existing, data, trace_id=trace_id, revive=True)
@@ -118,7 +128,7 @@ class PostingWriter:
     def update(
         self, session: Session, posting_id: str, patch: PostingPatch, *, trace_id: str | None = None
     ) -> WriteResult:
-        posting = get_live(session, posting_id, lock=True)
+        posting = get_live(session, posting_id, lock=True, listing_type=self.listing_type)
         return self._change(session, posting, patch, trace_id=trace_id, revive=False)
 
     def close(self, session: Session, posting_id: str, *, trace_id: str | None = None) -> Posting:
@@ -127,7 +137,7 @@ class PostingWriter:
         ).posting
 
     def delete(self, session: Session, posting_id: str, *, trace_id: str | None = None) -> Posting:
-        posting = get_live(session, posting_id, lock=True)
+        posting = get_live(session, posting_id, lock=True, listing_type=self.listing_type)
         posting.is_deleted = True
         posting.version += 1
         posting.updated_at = utcnow()
@@ -150,7 +160,7 @@ class PostingWriter:
     def _insert(
         self, session: Session, data: PostingIn, *, trace_id: str | None, priority: int
     ) -> WriteResult:
-        posting = new_posting(data, self.recipe)
+        posting = new_posting(data, self.recipe, self.listing_type)
         session.add(posting)
         session.flush()
         if posting.status == ACTIVE:
@@ -202,8 +212,12 @@ def _assign(posting: Posting, fields: PostingFields) -> None:
     location = data.pop("location", None)
     salary = data.pop("salary", None)
     for name, value in data.items():
-        if value is None and name in ("title", "description", "status", "listing_type"):
+        if value is None and name in ("title", "description", "status"):
             raise ValidationFailed(f"{name} cannot be null")
+        if name == "details":
+            # Merged key by key (a patch sends some); a null value removes its key.
+            merged = {**(posting.details or {}), **(value or {})}
+            value = {key: v for key, v in merged.items() if v is not None} or None
         if name in ("tags", "requirements") and value is None:
             value = []
         if name == "language" and value is None:

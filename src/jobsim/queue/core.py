@@ -187,34 +187,14 @@ def claim(
     now = clock()
     with db.write() as session:
         _dead_letter_expired_leases(session, now)
-        runnable = (
-            select(Task.id)
-            .where(Task.kind.in_(list(kinds)))
-            .where(
-                or_(
-                    and_(Task.state == QUEUED, Task.run_after <= now),
-                    and_(Task.state == RUNNING, Task.lease_expires_at < now),
-                )
-            )
-            .order_by(Task.priority.desc(), Task.run_after, Task.id)
-            .limit(limit)
-        )
-        if not db.is_sqlite:
-            runnable = runnable.with_for_update(skip_locked=True)
-        statement = (
-            update(Task)
-            .where(Task.id.in_(runnable.scalar_subquery()))
-            .values(
-                state=RUNNING,
-                lease_owner=worker_id,
-                lease_token=token,
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
-                attempts=Task.attempts + 1,
-                updated_at=now,
-            )
-            .returning(
-                Task.id, Task.kind, Task.posting_id, Task.attempts, Task.max_attempts, Task.trace_id
-            )
+        statement = claim_statement(
+            worker_id,
+            token,
+            now,
+            kinds=kinds,
+            limit=limit,
+            lease_seconds=lease_seconds,
+            skip_locked=not db.is_sqlite,
         )
         rows = session.execute(statement.execution_options(synchronize_session=False)).all()
     tasks = [
@@ -222,6 +202,49 @@ def claim(
         for r in rows
     ]
     return sorted(tasks, key=lambda task: task.id)
+
+
+def claim_statement(
+    worker_id: str,
+    token: str,
+    now: datetime,
+    *,
+    kinds: Sequence[str] = KINDS,
+    limit: int = 32,
+    lease_seconds: float = 120.0,
+    skip_locked: bool = True,
+) -> Any:
+    """The claim's one statement (also what `jobsim bench` EXPLAINs)."""
+    runnable = (
+        select(Task.id)
+        .where(Task.kind.in_(list(kinds)))
+        .where(
+            or_(
+                and_(Task.state == QUEUED, Task.run_after <= now),
+                and_(Task.state == RUNNING, Task.lease_expires_at < now),
+            )
+        )
+        .order_by(Task.priority.desc(), Task.run_after, Task.id)
+        .limit(limit)
+    )
+    if skip_locked:
+        runnable = runnable.with_for_update(skip_locked=True)
+    return (
+        update(Task)
+        .where(Task.id.in_(runnable.scalar_subquery()))
+        .values(
+            state=RUNNING,
+            lease_owner=worker_id,
+            lease_token=token,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            attempts=Task.attempts + 1,
+            updated_at=now,
+            started_at=now,
+        )
+        .returning(
+            Task.id, Task.kind, Task.posting_id, Task.attempts, Task.max_attempts, Task.trace_id
+        )
+    )
 
 
 def _dead_letter_expired_leases(session: Session, now: datetime) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, Integer, Select, func, select
 from sqlalchemy.orm import Session
 
 from jobsim.clock import Clock, system_clock
-from jobsim.queue.core import FAILED, KINDS, QUEUED, STATES, SUCCEEDED
+from jobsim.queue.core import FAILED, KINDS, QUEUED, RUNNING, STATES, SUCCEEDED
 from jobsim.storage.models import Task
 
 
@@ -122,6 +122,22 @@ def list_tasks(
 
 def get_task(session: Session, task_id: int) -> Task | None:
     return session.get(Task, task_id)
+
+
+def pending_task_ids(session: Session, kind: str, posting_ids: Sequence[str]) -> dict[str, int]:
+    """The id of each posting's queued or running task of `kind` (the newest, if several)."""
+    if not posting_ids:
+        return {}
+    rows = session.execute(
+        select(Task.posting_id, func.max(Task.id))
+        .where(
+            Task.kind == kind,
+            Task.posting_id.in_(list(posting_ids)),
+            Task.state.in_([QUEUED, RUNNING]),
+        )
+        .group_by(Task.posting_id)
+    )
+    return {posting_id: int(task_id) for posting_id, task_id in rows}
 
 
 def postings_with_tasks(kinds: Sequence[str], states: Sequence[str]) -> Select[Any]:

@@ -67,6 +67,8 @@ class Posting(Base):
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     language: Mapped[str] = mapped_column(String(16), default="unknown", server_default="unknown")
+    # Fields only one listing type has (a business's street, phone and website).
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     content_hash: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
@@ -86,6 +88,7 @@ class Posting(Base):
         Index("ix_postings_updated_at", "updated_at"),
         Index("ix_postings_created_at", "created_at"),
         Index("ix_postings_list_seq", "list_seq"),
+        Index("ix_postings_listing_type", "listing_type"),
     )
 
 
@@ -150,6 +153,7 @@ class Task(Base):
     trace_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # latest attempt's claim
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
