@@ -31,6 +31,10 @@ class TransientError(JobsimError):
     """Retrying later may help: timeouts, 5xx, connection resets."""
 
 
+class ModelRetired(TransientError):
+    """Another vector model serves now (a model switch): this process must not write lists."""
+
+
 class RateLimited(TransientError):
     """The provider asked us to slow down; retry_after is in seconds when it said how long."""
 

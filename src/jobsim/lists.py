@@ -21,7 +21,9 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from jobsim import runtime_settings
 from jobsim.clock import Clock, system_clock
+from jobsim.errors import ModelRetired
 from jobsim.postings.listed import is_active, is_listed
 from jobsim.similarity import FloatArray, Match, PostingMeta, ScoringConfig, VectorIndex
 from jobsim.storage.engine import Database
@@ -96,10 +98,14 @@ class SimilarityEngine:
         config: ScoringConfig,
         *,
         clock: Clock = system_clock,
+        serves: bool = True,
     ) -> None:
         self.db = db
         self.clock = clock
         self.model = model
+        # A serving engine refuses to write once a model switch made another model serve; the
+        # engine of a model being prepared (jobsim.model_switch) writes before it serves.
+        self.serves = serves
         # A callable is asked once, on first use: an HTTP embedder may only learn its dims
         # from the provider, after the worker's start-up check.
         self._dims = dims
@@ -120,6 +126,10 @@ class SimilarityEngine:
     def begin(self, session: Session) -> ListTransaction:
         """Lock list writers and catch up with every committed change; call first in a write."""
         self.db.lock_similarity(session)
+        if self.serves:
+            serving = runtime_settings.read(session, runtime_settings.SERVING_MODEL)
+            if serving not in (None, self.model):
+                raise ModelRetired(f"lists are served from {serving} now, not {self.model}")
         now = self.clock()
         if self._loaded:
             self._sync(session, now)
@@ -187,6 +197,33 @@ class SimilarityEngine:
         lists holding it moved, so those lists are recomputed."""
         if self._store_vector(tx, posting, vector, content_hash):
             self._refill_lists_holding(tx, posting.id)
+
+    def vector_prepared(
+        self, tx: ListTransaction, posting: Posting, vector: FloatArray, content_hash: str
+    ) -> None:
+        """Store a vector of a model being prepared (jobsim.model_switch): no list changes."""
+        self._store_vector(tx, posting, vector, content_hash)
+
+    def rebuild_all(self, tx: ListTransaction) -> int:
+        """Recompute every list from this engine's vectors in the caller's transaction (a model
+        switch); lists of postings it has no vector for are emptied. Returns the lists written."""
+        tx.session.execute(delete(SimilarEntry))
+        tx.session.execute(
+            update(Posting)
+            .values(similar_count=0, similar_floor=None, similar_computed_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        listed = [pid for pid in self.index.ids if self.index.meta(pid).listed_at(tx.now)]
+        for start in range(0, len(listed), _CHUNK):
+            part = listed[start : start + _CHUNK]
+            lists = {
+                pid: self.index.top_n(
+                    self.index.vector(pid), self.index.meta(pid), self.config, tx.now, exclude=[pid]
+                )
+                for pid in part
+            }
+            self._write_lists(tx, lists)
+        return len(listed)
 
     def posting_embedded(self, tx: ListTransaction, posting_id: str) -> None:
         """Its vector is current: write its own list and enter the lists it now ranks in."""

@@ -12,27 +12,15 @@ from pydantic import BaseModel
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from jobsim import queue, worker_registry
+from jobsim import queue, runtime_settings, worker_registry
 from jobsim.errors import NotFound, sanitize
-from jobsim.postings.embedded import current_vector
+from jobsim.postings.embedded import current_vector, embedded_counts
 from jobsim.postings.listed import active_clause
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Embedding, Posting, Task, Worker
 from jobsim.storage.types import utcnow
 from jobsim.vector_recipe import VectorRecipe
-
-
-def embedded_counts(session: Session, model: str) -> tuple[int, int]:
-    """Active postings, and how many of them are embedded for `model`."""
-    active = session.scalar(select(func.count()).select_from(Posting).where(active_clause()))
-    embedded = session.scalar(
-        select(func.count())
-        .select_from(Posting)
-        .join(Embedding, current_vector(model))
-        .where(active_clause())
-    )
-    return int(active or 0), int(embedded or 0)
 
 
 def _language_rows(session: Session, recipe: VectorRecipe) -> list[dict[str, Any]]:
@@ -97,9 +85,36 @@ def _ratio(part: int, whole: int) -> float:
 
 
 class ModelVectors(BaseModel):
+    """One vector model's vectors and coverage (two models while the model is being changed)."""
+
     model: str
     vectors: int
-    current: bool
+    current: bool  # this process's model
+    serving: bool  # the model a model switch made serve (none recorded: the current one)
+    embedded: int  # active listings with a vector of this model for their current text
+    coverage: float
+
+
+def _model_rows(session: Session, current: str) -> list[ModelVectors]:
+    counts = dict(
+        session.execute(select(Embedding.model, func.count()).group_by(Embedding.model)).all()
+    )
+    counts.setdefault(current, 0)
+    serving = runtime_settings.read(session, runtime_settings.SERVING_MODEL) or current
+    rows = []
+    for model, vectors in sorted(counts.items(), key=lambda item: item[0] != current):
+        active, embedded = embedded_counts(session, model)
+        rows.append(
+            ModelVectors(
+                model=model,
+                vectors=int(vectors),
+                current=model == current,
+                serving=model == serving,
+                embedded=embedded,
+                coverage=_ratio(embedded, active),
+            )
+        )
+    return rows
 
 
 class LanguageCoverage(BaseModel):
@@ -245,6 +260,7 @@ class Operations:
             tasks = queue.counts(session)
             oldest = queue.oldest_queued_age_seconds(session)
             workers = _workers(session, self.settings)
+            models = _model_rows(session, self.recipe.model)
         active, current = postings["active"], embedded
         return {
             "embedder": self.recipe.embedder,
@@ -255,6 +271,7 @@ class Operations:
                 "missing": active - current,
                 "coverage": _ratio(current, active),
             },
+            "models": [row.model_dump() for row in models],
             "similar_lists": {"computed": int(with_lists or 0)},
             "languages": languages,
             "queue": {"tasks": tasks, "oldest_queued_age_seconds": oldest},
@@ -267,9 +284,7 @@ class Operations:
         with self.db.read() as session:
             postings = _postings_by_status(session)
             states = self._embedding_states(session)
-            models = session.execute(
-                select(Embedding.model, func.count()).group_by(Embedding.model)
-            ).all()
+            models = _model_rows(session, self.recipe.model)
             stale = session.scalar(
                 select(func.count()).where(
                     active_clause(), Posting.similar_computed_at < stale_before
@@ -282,10 +297,7 @@ class Operations:
             coverage=_ratio(states["embedded"], postings["active"]),
             postings=postings,
             states=states,
-            models=[
-                ModelVectors(model=m, vectors=int(n), current=m == self.recipe.model)
-                for m, n in models
-            ],
+            models=models,
             languages=[LanguageCoverage(**row) for row in languages],
             stale_lists=int(stale or 0),
             recompute_after_days=self.settings.recompute_after_days,

@@ -1,5 +1,6 @@
-"""Settings an operator changes while jobsim runs (today: the log level). The value lives in the
-database, so every API and worker process picks it up; each checks at most once per interval."""
+"""Settings an operator changes while jobsim runs (the log level, the serving model). The value
+lives in the database, so every API and worker process picks it up; each checks at most once
+per interval."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from jobsim.storage.models import RuntimeSetting
 from jobsim.storage.types import utcnow
 
 LOG_LEVEL = "log_level"
+# The vector model whose lists are served, recorded by a model switch (jobsim.model_switch).
+SERVING_MODEL = "serving_model"
 LogLevelName = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LOG_LEVELS: tuple[LogLevelName, ...] = get_args(LogLevelName)
 

@@ -23,6 +23,7 @@ from jobsim.errors import PermanentError, TransientError, sanitize
 from jobsim.listing_types import scoring_config
 from jobsim.lists import SimilarityEngine
 from jobsim.maintenance import run_maintenance
+from jobsim.model_switch import ServingModel
 from jobsim.retry import RetryPolicy
 from jobsim.runtime_settings import LogLevelFollower
 from jobsim.settings import Settings
@@ -63,6 +64,7 @@ class Worker:
             scoring_config(settings),
             clock=clock,
         )
+        self._serving = ServingModel(db, self.vectorizer.name)
         self.policy = RetryPolicy(
             settings.retry_base_seconds, settings.retry_cap_seconds, settings.max_attempts
         )
@@ -96,8 +98,9 @@ class Worker:
         self._stop.clear()
         self._finished.clear()
         with metrics.recording_into(self.counters):
-            self._register()
+            # Handlers first: a SIGTERM sent once the row is visible must find them in place.
             signals = ShutdownSignals(self._begin_shutdown) if install_signal_handlers else None
+            self._register()
             beat = threading.Thread(
                 target=self._heartbeat_loop, name="jobsim-heartbeat", daemon=True
             )
@@ -143,6 +146,14 @@ class Worker:
     def _work(self, burst: bool, max_batches: int | None) -> None:
         batches = 0
         while not self._stop.is_set():
+            serving = self._serving.other()
+            if serving is not None:
+                log.error(
+                    "another vector model serves now (a model switch); this worker stops: "
+                    "restart it with the new model's settings",
+                    extra={"serving": serving, "model": self.vectorizer.name},
+                )
+                break
             self._maybe_maintain()
             if self._memory_exceeded():
                 self._stop.wait(self.settings.poll_seconds)

@@ -190,7 +190,16 @@ def test_the_embedding_report_counts_postings_by_state_model_and_language(
     assert report["states"] == {"embedded": 4, "queued": 0, "failed": 1, "missing": 0}
     assert report["coverage"] == 0.8
     assert report["postings"]["active"] == 5
-    assert report["models"] == [{"model": report["vector_model"], "vectors": 4, "current": True}]
+    assert report["models"] == [
+        {
+            "model": report["vector_model"],
+            "vectors": 4,
+            "current": True,
+            "serving": True,
+            "embedded": 4,
+            "coverage": 0.8,
+        }
+    ]
     assert report["languages"][0]["active"] == 5
     assert report["stale_lists"] == 0
 

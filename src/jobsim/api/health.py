@@ -24,7 +24,7 @@ from jobsim.api.schemas import (
     QueueHealth,
     WorkersHealth,
 )
-from jobsim.ops import embedded_counts
+from jobsim.postings.embedded import embedded_counts
 from jobsim.service import Service
 from jobsim.settings import Settings
 from jobsim.storage.types import utcnow

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from jobsim import metrics, queue, worker_registry
 from jobsim.api.deps import get_service
-from jobsim.ops import embedded_counts
+from jobsim.postings.embedded import embedded_counts
 from jobsim.service import Service
 from jobsim.settings import Settings
 from jobsim.storage.models import Worker as WorkerRow

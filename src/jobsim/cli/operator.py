@@ -53,6 +53,13 @@ def status(context: Context, as_json: bool) -> None:
         f"embeddings: {embeddings['current']} current, {embeddings['missing']} missing "
         f"({embeddings['coverage']:.1%} of active)"
     )
+    if len(report["models"]) > 1:
+        for row in report["models"]:
+            marks = [m for m in ("current", "serving") if row[m]]
+            click.echo(
+                f"model {row['model']}: {row['embedded']} embedded ({row['coverage']:.1%}), "
+                f"{row['vectors']} vectors" + (f" [{', '.join(marks)}]" if marks else "")
+            )
     click.echo(f"similar lists: {report['similar_lists']['computed']} computed")
     if report["languages"]:
         click.echo(

@@ -5,10 +5,11 @@ endpoint all read it this way)."""
 
 from __future__ import annotations
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
+from jobsim.postings.listed import active_clause
 from jobsim.storage.models import Embedding, Posting
 
 
@@ -26,3 +27,15 @@ def is_embedded(session: Session, posting: Posting, model: str) -> bool:
         select(Posting.id).join(Embedding, current_vector(model)).where(Posting.id == posting.id)
     )
     return found is not None
+
+
+def embedded_counts(session: Session, model: str) -> tuple[int, int]:
+    """Active postings, and how many of them are embedded for `model`."""
+    active = session.scalar(select(func.count()).select_from(Posting).where(active_clause()))
+    embedded = session.scalar(
+        select(func.count())
+        .select_from(Posting)
+        .join(Embedding, current_vector(model))
+        .where(active_clause())
+    )
+    return int(active or 0), int(embedded or 0)
