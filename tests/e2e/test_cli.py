@@ -492,3 +492,10 @@ def test_demo_with_the_default_local_model_prints_semantic_similar_jobs(tmp_path
     assert f"embedding with {DEFAULT_EMBEDDER}" in output
     assert "method: semantic" in output.splitlines()
     assert "sample postings:" in output
+    assert "sample businesses: 60 created" in output
+    # Similar businesses: the five others of the same kind come first.
+    lines = output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("biz-"))
+    category = lines[header].split("[", 1)[1].split(" · ")[0]
+    items = lines[header + 2 : header + 7]
+    assert all(f"({category}," in item for item in items), lines[header : header + 8]

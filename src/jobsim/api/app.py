@@ -45,7 +45,7 @@ def create_app(
 ) -> FastAPI:
     """The app. `alongside` is entered at start-up and left at shutdown, before the server
     exits (`jobsim serve --with-worker` runs its worker there, so the worker stops gracefully)."""
-    from jobsim.api import admin, businesses, health, jobs, metrics, similar
+    from jobsim.api import admin, businesses, health, jobs, metrics, similar, yellow_books
     from jobsim.dashboard import router as dashboard_router
     from jobsim.widget import install_cors
     from jobsim.widget import router as widget_router
@@ -63,7 +63,7 @@ def create_app(
     app.include_router(jobs.router)
     app.include_router(similar.router)
     app.include_router(businesses.router)
-    app.include_router(businesses.seed)
+    app.include_router(yellow_books.seed)
     app.include_router(health.router)
     app.include_router(health.probes)
     app.include_router(metrics.router)
