@@ -1,6 +1,7 @@
 """How the in-memory index scales: the work one new posting costs at 10k-100k postings.
 
-For each size it builds a VectorIndex of clustered unit vectors with the default vector width
+For each size it builds a VectorIndex of clustered unit vectors (jobsim.bench's, shaped like
+real ones) with the default vector width
 (384 full + 384 title + 512 lexical = 1280 dims), then times what the worker does per posting:
 its own top-10 and the decision of which other lists it enters (both full scans). It prints the
 machine, versions, milliseconds per posting, the index memory, and the ratio to recomputing
@@ -21,29 +22,16 @@ from importlib import metadata
 
 import numpy as np
 
-from jobsim.similarity import PostingMeta, ScoringConfig, VectorIndex
+from jobsim.bench.scoring import build_index
+from jobsim.bench.vectors import anchors_for, synthetic
+from jobsim.similarity import ScoringConfig, VectorIndex
 
 DIMS = 1280
-CATEGORIES = [f"category {i}" for i in range(30)]
-CITIES = [f"city {i}" for i in range(50)]
-LEVELS = ["entry", "junior", "mid", "senior", "lead", "executive", None]
 
 
 def build(size: int, rng: np.random.Generator) -> VectorIndex:
-    centres = rng.standard_normal((200, DIMS)).astype(np.float32)
-    index = VectorIndex(DIMS, capacity=size)
-    for i in range(size):
-        vector = centres[i % 200] + 0.8 * rng.standard_normal(DIMS).astype(np.float32)
-        vector /= np.linalg.norm(vector)
-        meta = PostingMeta(
-            category=CATEGORIES[i % 30],
-            city=CITIES[i % 50],
-            remote=i % 7 == 0,
-            experience_level=LEVELS[i % 7],
-        )
-        index.upsert(f"p{i}", vector, meta)
-        index.set_list_state(f"p{i}", 10, 0.55)
-    return index
+    """Clustered unit vectors shaped like real ones, full cached lists (jobsim.bench)."""
+    return build_index(synthetic(anchors_for(DIMS, 400, rng), size, rng), rng)
 
 
 def per_posting_ms(index: VectorIndex, rounds: int) -> tuple[float, float]:

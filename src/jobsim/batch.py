@@ -198,10 +198,13 @@ class BatchProcessor:
             }
             stored = self._store_vectors(tx, plan, vectors, alive)
             report.embedded += len(stored)
-            for posting_id in [*stored, *(p for p in plan.lists_only if p in alive)]:
+            ranked = [*stored, *(p for p in plan.lists_only if p in alive)]
+            self.engine.index.prepare(ranked)  # one matrix product for the batch's scores
+            for posting_id in ranked:
                 with trace(plan.tasks_by_posting[posting_id][0].trace_id):
                     self.engine.posting_embedded(tx, posting_id)
                     log.debug("posting embedded, lists updated", extra={"posting": posting_id})
+            self.engine.index.prepare(())  # the batch's scores are not kept past it
             for posting_id in (p for p in plan.similar if p in alive):
                 posting = session.get(Posting, posting_id, populate_existing=True)
                 if posting is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobsim.cli import commands, model, operator
+from jobsim.cli import bench, commands, model, operator
 from jobsim.cli.base import main, run
 
-__all__ = ["commands", "main", "model", "operator", "run"]
+__all__ = ["bench", "commands", "main", "model", "operator", "run"]

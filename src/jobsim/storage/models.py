@@ -166,6 +166,15 @@ class Task(Base):
             postgresql_where=text("state = 'queued'"),
         ),
         Index("ix_tasks_claim", "state", "priority", "run_after"),
+        # The claim's order within a priority level (jobsim.queue.core.claim_statement).
+        Index(
+            "ix_tasks_queued",
+            "priority",
+            "run_after",
+            "id",
+            sqlite_where=text("state = 'queued'"),
+            postgresql_where=text("state = 'queued'"),
+        ),
         Index("ix_tasks_posting", "posting_id"),
         Index("ix_tasks_lease", "state", "lease_expires_at"),
         Index("ix_tasks_finished", "state", "finished_at"),

@@ -1,0 +1,111 @@
+"""Many postings written straight into a database, with stored vectors and, optionally, full
+cached similar lists: the steady state of a large board, without embedding each posting.
+
+The postings are the generator's (realistic titles, descriptions and metadata); the vectors
+are given (synthetic ones at these sizes); each list holds its posting's ten nearest rows of
+the same occupation group, as the worker would have written them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import insert
+
+from jobsim.bench.postings import generate_postings
+from jobsim.lists import SYNC_COUNTER, vector_to_bytes
+from jobsim.similarity import FloatArray
+from jobsim.storage.engine import Database
+from jobsim.storage.models import Counter, Embedding, Posting, SimilarEntry
+from jobsim.storage.types import utcnow
+
+CHUNK = 5_000
+LIST_SIZE = 10
+
+
+def posting_row(record: dict[str, Any], stamp: object) -> dict[str, Any]:
+    location = record["location"]
+    return {
+        "id": record["id"],
+        "listing_type": "job",
+        "title": record["title"],
+        "description": record["description"],
+        "company": record["company"],
+        "category": record["category"],
+        "city": location["city"],
+        "remote": location["remote"],
+        "experience_level": record["experience_level"],
+        "status": "active",
+        "is_deleted": False,
+        "language": record["language"],
+        "content_hash": f"h-{record['id']}",
+        "version": 1,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "tags": record["tags"],
+        "requirements": record["requirements"],
+        "similar_count": LIST_SIZE,
+        "similar_floor": 0.5,
+    }
+
+
+def populate(
+    db: Database, model: str, vectors: FloatArray, *, seed: int, with_lists: bool = True
+) -> list[str]:
+    """One generated posting per vector, each with its vector of `model` and (with_lists) a
+    full list; returns the ids. Nothing was written in the last minutes (steady state)."""
+    stamp = utcnow() - timedelta(days=1)
+    records = generate_postings(len(vectors), seed, "p")
+    ids = [record["id"] for record in records]
+    with db.write() as session:
+        session.add(Counter(name=SYNC_COUNTER, value=1))
+    for start in range(0, len(records), CHUNK):
+        chunk = records[start : start + CHUNK]
+        postings = [posting_row(record, stamp) for record in chunk]
+        embeddings = [
+            {
+                "posting_id": record["id"],
+                "model": model,
+                "dims": vectors.shape[1],
+                "content_hash": f"h-{record['id']}",
+                "vector": vector_to_bytes(vectors[start + k]),
+                "seq": 1,
+                "created_at": stamp,
+            }
+            for k, record in enumerate(chunk)
+        ]
+        with db.write() as session:
+            session.execute(insert(Posting), postings)
+            session.execute(insert(Embedding), embeddings)
+    if with_lists:
+        _write_lists(db, ids, stamp)
+    return ids
+
+
+def _write_lists(db: Database, ids: list[str], stamp: object) -> None:
+    """Each posting's list: ten other postings near it in id order (a stand-in for its
+    nearest neighbours: serving reads the rows, never the vectors)."""
+    rng = np.random.default_rng(len(ids))
+    n = len(ids)
+    for start in range(0, n, CHUNK):
+        rows = []
+        for i in range(start, min(n, start + CHUNK)):
+            offsets = rng.choice(
+                np.arange(1, min(n, 200)), size=min(LIST_SIZE, n - 1), replace=False
+            )
+            for rank, offset in enumerate(offsets):
+                score = 0.9 - 0.02 * rank
+                rows.append(
+                    {
+                        "posting_id": ids[i],
+                        "similar_id": ids[(i + int(offset)) % n],
+                        "score": score,
+                        "semantic": score,
+                        "context": 0.5,
+                        "computed_at": stamp,
+                    }
+                )
+        with db.write() as session:
+            session.execute(insert(SimilarEntry), rows)
