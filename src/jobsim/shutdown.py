@@ -15,7 +15,13 @@ class ShutdownSignals:
     A Python signal handler only runs when the main thread returns to the interpreter, which a
     call blocked inside the database driver or the model may not do for a long time. The C-level
     handler also writes the signal number to a wakeup pipe at once; a watcher thread reading it
-    starts the shutdown either way. Must be created from the main thread.
+    starts the shutdown. Must be created from the main thread.
+
+    The Python-level handler does nothing but keep the default action (death) away: it runs in
+    the main thread between two bytecodes, possibly while that thread holds a non-reentrant
+    lock (inside `Event.wait`, `Thread.start`), and `on_signal` takes such locks (`Event.set`,
+    starting the grace thread), so calling it there could deadlock the process for good. Only
+    the watcher thread calls `on_signal`.
     """
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -31,7 +37,7 @@ class ShutdownSignals:
         ).start()
 
     def _handle(self, _signum: int, _frame: FrameType | None) -> None:
-        self._on_signal()
+        """Nothing: the watcher thread acts on the signal (see the class notes)."""
 
     def _watch(self, read_fd: int) -> None:
         try:

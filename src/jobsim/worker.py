@@ -19,7 +19,7 @@ from jobsim import metrics, queue, worker_registry
 from jobsim.batch import BatchProcessor, BatchReport
 from jobsim.clock import Clock, system_clock
 from jobsim.embedders.base import Embedder
-from jobsim.errors import PermanentError, TransientError, sanitize
+from jobsim.errors import ModelRetired, PermanentError, TransientError, sanitize
 from jobsim.listing_types import scoring_config
 from jobsim.lists import SimilarityEngine
 from jobsim.maintenance import run_maintenance
@@ -71,6 +71,8 @@ class Worker:
         self.batches = BatchProcessor(
             db, self.vectorizer, self.engine, self.policy, _secrets(settings), clock=clock
         )
+        # Waits between turns while the database is unreachable (full jitter, at most 30 s).
+        self._outage_backoff = RetryPolicy(max(settings.poll_seconds, 0.1), 30.0)
         self.totals = BatchReport()
         # This process's counters for /metrics, written to the worker's row at each heartbeat.
         self.counters = metrics.Accumulator()
@@ -145,20 +147,36 @@ class Worker:
 
     def _work(self, burst: bool, max_batches: int | None) -> None:
         batches = 0
+        outage = 0  # turns in a row that failed on the database
         while not self._stop.is_set():
-            serving = self._serving.other()
-            if serving is not None:
-                log.error(
-                    "another vector model serves now (a model switch); this worker stops: "
-                    "restart it with the new model's settings",
-                    extra={"serving": serving, "model": self.vectorizer.name},
+            try:
+                serving = self._serving.other()
+                if serving is not None:
+                    log.error(
+                        "another vector model serves now (a model switch); this worker stops: "
+                        "restart it with the new model's settings",
+                        extra={"serving": serving, "model": self.vectorizer.name},
+                    )
+                    break
+                self._maybe_maintain()
+                if self._memory_exceeded():
+                    self._stop.wait(self.settings.poll_seconds)
+                    continue
+                report = self.run_once()
+            except SQLAlchemyError as error:
+                # The database is unreachable (restart, network, failover): keep the process,
+                # back off, carry on when it answers again. A batch in hand goes back to the
+                # queue when its lease expires.
+                outage += 1
+                delay = self._outage_backoff.backoff(outage)
+                log.warning(
+                    "database unavailable; the worker waits and tries again",
+                    extra={"retry_in_seconds": round(delay, 2), "error": sanitize(str(error))},
                 )
-                break
-            self._maybe_maintain()
-            if self._memory_exceeded():
-                self._stop.wait(self.settings.poll_seconds)
+                self.engine.invalidate()
+                self._stop.wait(delay)
                 continue
-            report = self.run_once()
+            outage = 0
             batches += 1 if report.claimed else 0
             if max_batches is not None and batches >= max_batches:
                 break
@@ -230,6 +248,16 @@ class Worker:
             self._held = (tasks[0].token, [t.id for t in tasks])
         try:
             self.batches.process(tasks, report)
+        except ModelRetired as error:
+            # A model switch committed while this batch was in hand: give it back whole (the
+            # attempt not counted) for the new model's workers, and stop.
+            self.engine.invalidate()
+            released = self.release_held()
+            log.error(
+                "another vector model serves now; batch released, this worker stops",
+                extra={"released": released, "error": str(error)},
+            )
+            self.stop()
         finally:
             with self._held_lock:
                 self._held = None

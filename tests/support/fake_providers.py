@@ -2,7 +2,11 @@
 
 It answers on 127.0.0.1 (port chosen by the OS) from a background thread, returns deterministic
 vectors (`vector_for`), records every request, and can be scripted to answer the next N requests
-with a fault: `server.script(rate_limited("7"), times=2)`.
+with a fault: `server.script(rate_limited("7"), times=2)`. For faults decided per request (a
+storm for a while, a share of failures), set `server.responder` to a function of the recorded
+request returning a Fault or None; scripted faults still come first. `hang()` holds the answer
+until the client gives up (the request's `hung_for` says how long it waited) or the server
+stops. Each recorded request carries its monotonic arrival time `at` and the `status` answered.
 
 Import the fixtures explicitly in a test module (the `_fixture` names keep ruff's F811 quiet
 when a test then asks for `fake_openai` / `fake_gemini`):
@@ -15,8 +19,11 @@ import hashlib
 import json
 import random
 import re
+import select
+import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -87,12 +94,21 @@ def delay(seconds: float) -> Fault:
     return Fault("delay", seconds=seconds)
 
 
+def hang() -> Fault:
+    """Never answer: wait until the client closes the connection (or the server stops)."""
+    return Fault("hang")
+
+
 @dataclass
 class RecordedRequest:
     method: str
     path: str
     headers: dict[str, str]  # lower-cased names
     body: Any
+    at: float = field(default_factory=time.monotonic)
+    fault: Fault | None = None
+    status: int | None = None  # what was answered (None: nothing, e.g. a hang)
+    hung_for: float | None = None  # a hang: seconds until the client closed the connection
 
 
 @dataclass
@@ -102,6 +118,7 @@ class FakeProviderServer:
     dims: int = 8
     shuffle: bool = False  # answer OpenAI `data` items out of order (their `index` stays right)
     requests: list[RecordedRequest] = field(default_factory=list)
+    responder: Callable[[RecordedRequest], Fault | None] | None = None
     _faults: list[Fault] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -154,7 +171,11 @@ class FakeProviderServer:
     def _record(self, request: RecordedRequest) -> Fault | None:
         with self._lock:
             self.requests.append(request)
-            return self._faults.pop(0) if self._faults else None
+            fault = self._faults.pop(0) if self._faults else None
+            if fault is None and self.responder is not None:
+                fault = self.responder(request)
+            request.fault = fault
+            return fault
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -170,12 +191,30 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = None
         headers = {name.lower(): value for name, value in self.headers.items()}
-        fault = self.fake._record(RecordedRequest("POST", self.path, headers, body))
+        request = RecordedRequest("POST", self.path, headers, body)
+        fault = self.fake._record(request)
+        if fault is not None and fault.kind == "hang":
+            request.hung_for = self._wait_for_client_to_leave() - request.at
+            return
         if fault is not None and fault.kind == "delay":
             if self.fake._stopping.wait(fault.seconds):
                 return
             fault = None
+        self._request = request
         self._answer(body, headers, fault)
+
+    def _wait_for_client_to_leave(self) -> float:
+        """Block until the client closes the connection (or the server stops); when."""
+        while not self.fake._stopping.is_set():
+            readable, _, _ = select.select([self.connection], [], [], 0.05)
+            if readable:
+                try:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        break
+                except OSError:
+                    break
+        self.close_connection = True
+        return time.monotonic()
 
     def _answer(self, body: Any, headers: dict[str, str], fault: Fault | None) -> None:
         gemini = _GEMINI_PATH.match(self.path)
@@ -226,6 +265,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(
         self, status: int, raw: bytes, content_type: str, extra: tuple[tuple[str, str], ...] = ()
     ) -> None:
+        request = getattr(self, "_request", None)
+        if request is not None:
+            request.status = status
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)

@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -128,7 +128,16 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
         incoming = request.headers.get(REQUEST_ID_HEADER) or request.headers.get(TRACE_HEADER, "")
         trace_id = incoming if _TRACE_ID.match(incoming) else None
         with trace(trace_id) as current:
-            response = await call_next(request)
+            try:
+                response = await call_next(request)
+            except Exception:
+                # Answered here rather than by the app-wide handler, which re-raises after its
+                # 500 so uvicorn drops the connection: a keep-alive client's next request on it
+                # got "connection reset", and the body had no trace id.
+                log.exception("unhandled error")
+                response = _error(
+                    500, "internal_error", "internal server error; quote the trace id"
+                )
             response.headers[TRACE_HEADER] = current
             response.headers[REQUEST_ID_HEADER] = current
             return response
@@ -223,6 +232,17 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return _error(exc.status_code, "http_error", str(exc.detail))
+
+    @app.exception_handler(OperationalError)
+    async def on_database_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
+        # Unreachable, restarting, or (SQLite) still locked after the busy timeout: the client
+        # may try again; never a 500, and no driver text (it names hosts and users).
+        log.warning("database unavailable", extra={"error": type(exc.orig).__name__})
+        response = _error(
+            503, "database_unavailable", "the database is unavailable; try again shortly"
+        )
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.exception_handler(Exception)
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -53,8 +53,13 @@ def validate_vectors(vectors: object, expected_rows: int, dims: int) -> FloatMat
         raise PermanentError(f"embedding has {array.shape[1]} dimensions, expected {dims}")
     if not np.all(np.isfinite(array)):
         raise PermanentError("embedding contains NaN or infinite values")
-    norms = np.linalg.norm(array, axis=1)
+    # In float64: squares of float32 components above ~1.8e19 overflow float32, and the rows
+    # came out as all-zero "unit" vectors (x / inf) that passed this check.
+    wide = array.astype(np.float64)
+    norms = np.linalg.norm(wide, axis=1)
     if np.any(norms == 0):
         raise PermanentError("embedding is an all-zero vector")
-    normalised: FloatMatrix = (array / norms[:, None]).astype(np.float32)
+    normalised: FloatMatrix = (wide / norms[:, None]).astype(np.float32)
+    if not np.all(np.isfinite(normalised)) or not np.all(normalised.any(axis=1)):
+        raise PermanentError("embedding cannot be normalised to a unit vector")
     return normalised

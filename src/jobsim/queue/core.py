@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -49,7 +49,9 @@ PRIORITY_REFRESH = 5
 PRIORITY_BACKFILL = 0
 
 _QUEUED_ONLY = text("state = 'queued'")
+LEASE_LOST = "lease expired: its worker was lost or too slow; claimed again"
 _ENQUEUE_CHUNK = 500
+_PRIORITY_LEVELS = 8  # a claim looks at most this many priority levels (jobsim uses three)
 
 
 @dataclass(frozen=True)
@@ -178,25 +180,55 @@ def claim(
     lease_seconds: float = 120.0,
     clock: Clock = system_clock,
 ) -> list[ClaimedTask]:
-    """Lease up to `limit` runnable tasks (queued and due, or running with an expired lease).
+    """Lease up to `limit` runnable tasks: running ones whose lease expired (oldest lease
+    first), then queued and due ones, highest priority first and by run time within it.
 
-    One UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING statement: PostgreSQL skips rows
-    other claimers hold (FOR UPDATE SKIP LOCKED); SQLite runs it under BEGIN IMMEDIATE.
+    Each step is one UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING statement that walks
+    an index in claim order (a priority level at a time), so a claim reads about as many rows
+    as it takes, however many tasks the table holds: PostgreSQL skips rows other claimers hold
+    (FOR UPDATE SKIP LOCKED); SQLite runs them all under BEGIN IMMEDIATE.
+
+    A task whose lease expired is marked when claimed again (`last_error` = LEASE_LOST). If its
+    lease expires once more it is claimed alone, before anything else: a task that kills its
+    worker every time then takes only itself down, instead of its whole batch again and again
+    until every task of the batch is dead-lettered with it.
     """
     token = uuid.uuid4().hex
     now = clock()
+    rows: list[Any] = []
     with db.write() as session:
         _dead_letter_expired_leases(session, now)
-        statement = claim_statement(
+        alone = claim_statement(
             worker_id,
             token,
             now,
+            priority=None,
             kinds=kinds,
-            limit=limit,
+            limit=1,
             lease_seconds=lease_seconds,
             skip_locked=not db.is_sqlite,
+            lost_twice=True,
         )
-        rows = session.execute(statement.execution_options(synchronize_session=False)).all()
+        rows += session.execute(alone.execution_options(synchronize_session=False)).all()
+        below: int | None = None  # the priority level claimed last; the next is lower
+        for expired in () if rows else (True, False, *([False] * _PRIORITY_LEVELS)):
+            if len(rows) >= limit:
+                break
+            if not expired:
+                below = _top_priority(session, now, kinds, below)
+                if below is None:
+                    break
+            statement = claim_statement(
+                worker_id,
+                token,
+                now,
+                priority=None if expired else below,
+                kinds=kinds,
+                limit=limit - len(rows),
+                lease_seconds=lease_seconds,
+                skip_locked=not db.is_sqlite,
+            )
+            rows += session.execute(statement.execution_options(synchronize_session=False)).all()
     tasks = [
         ClaimedTask(r.id, r.kind, r.posting_id, r.attempts, r.max_attempts, r.trace_id, token)
         for r in rows
@@ -204,29 +236,49 @@ def claim(
     return sorted(tasks, key=lambda task: task.id)
 
 
+def _top_priority(
+    session: Session, now: datetime, kinds: Sequence[str], below: int | None
+) -> int | None:
+    """The highest priority of a due queued task (below `below`): one index probe."""
+    query = select(func.max(Task.priority)).where(
+        Task.state == QUEUED, Task.run_after <= now, Task.kind.in_(list(kinds))
+    )
+    if below is not None:
+        query = query.where(Task.priority < below)
+    top = session.scalar(query)
+    return None if top is None else int(top)
+
+
 def claim_statement(
     worker_id: str,
     token: str,
     now: datetime,
     *,
+    priority: int | None,
     kinds: Sequence[str] = KINDS,
     limit: int = 32,
     lease_seconds: float = 120.0,
     skip_locked: bool = True,
+    lost_twice: bool = False,
 ) -> Any:
-    """The claim's one statement (also what `jobsim bench` EXPLAINs)."""
-    runnable = (
-        select(Task.id)
-        .where(Task.kind.in_(list(kinds)))
-        .where(
-            or_(
-                and_(Task.state == QUEUED, Task.run_after <= now),
-                and_(Task.state == RUNNING, Task.lease_expires_at < now),
-            )
+    """One step of a claim: tasks whose lease expired (priority None, in the order of
+    ix_tasks_lease; with `lost_twice`, only those whose lease had expired before), or the due
+    queued tasks of one priority level (in the order of ix_tasks_queued)."""
+    if priority is None:
+        runnable = (
+            select(Task.id)
+            .where(Task.state == RUNNING, Task.lease_expires_at < now)
+            .order_by(Task.lease_expires_at)
         )
-        .order_by(Task.priority.desc(), Task.run_after, Task.id)
-        .limit(limit)
-    )
+        if lost_twice:
+            runnable = runnable.where(Task.last_error == LEASE_LOST)
+    else:
+        runnable = (
+            select(Task.id)
+            .where(Task.state == QUEUED, Task.priority == priority, Task.run_after <= now)
+            .order_by(Task.run_after, Task.id)
+        )
+    runnable = runnable.where(Task.kind.in_(list(kinds))).limit(limit)
     if skip_locked:
         runnable = runnable.with_for_update(skip_locked=True)
     return (
@@ -240,6 +292,8 @@ def claim_statement(
             attempts=Task.attempts + 1,
             updated_at=now,
             started_at=now,
+            # Still running here means its lease expired: its worker was lost (see `claim`).
+            last_error=case((Task.state == RUNNING, LEASE_LOST), else_=Task.last_error),
         )
         .returning(
             Task.id, Task.kind, Task.posting_id, Task.attempts, Task.max_attempts, Task.trace_id
