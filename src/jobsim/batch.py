@@ -200,11 +200,11 @@ class BatchProcessor:
             report.embedded += len(stored)
             ranked = [*stored, *(p for p in plan.lists_only if p in alive)]
             self.engine.index.prepare(ranked)  # one matrix product for the batch's scores
+            self.engine.postings_embedded(tx, ranked)
+            self.engine.index.prepare(())  # the batch's scores are not kept past it
             for posting_id in ranked:
                 with trace(plan.tasks_by_posting[posting_id][0].trace_id):
-                    self.engine.posting_embedded(tx, posting_id)
                     log.debug("posting embedded, lists updated", extra={"posting": posting_id})
-            self.engine.index.prepare(())  # the batch's scores are not kept past it
             for posting_id in (p for p in plan.similar if p in alive):
                 posting = session.get(Posting, posting_id, populate_existing=True)
                 if posting is not None:
@@ -237,12 +237,19 @@ class BatchProcessor:
     def _store_vectors(
         self, tx: ListTransaction, plan: _Plan, vectors: dict[str, FloatArray], alive: set[str]
     ) -> list[str]:
-        stored: list[str] = []
-        for posting_id, inputs in plan.to_embed.items():
-            digest = inputs.content_hash
-            if posting_id not in alive:
-                continue
-            posting = tx.session.get(Posting, posting_id, populate_existing=True)
+        wanted = [pid for pid in plan.to_embed if pid in alive]
+        postings = {
+            p.id: p
+            for p in tx.session.scalars(
+                select(Posting)
+                .where(Posting.id.in_(wanted))
+                .execution_options(populate_existing=True)
+            )
+        }
+        stored: list[tuple[Posting, FloatArray, str]] = []
+        for posting_id in wanted:
+            digest = plan.to_embed[posting_id].content_hash
+            posting = postings.get(posting_id)
             if posting is None or posting.is_deleted:
                 continue
             if self.vectorizer.recipe.content_hash(posting) != digest:
@@ -251,9 +258,9 @@ class BatchProcessor:
             # The hash is the worker's (its recipe may differ from the API's, e.g. during a
             # recipe rollout); keeping the posting's in step makes coverage and backfill agree.
             posting.content_hash = digest
-            self.engine.vector_stored(tx, posting, vectors[posting_id], digest)
-            stored.append(posting_id)
-        return stored
+            stored.append((posting, vectors[posting_id], digest))
+        self.engine.vectors_stored(tx, stored)
+        return [posting.id for posting, _, _ in stored]
 
     def _settle_failures(
         self, tasks: Sequence[queue.ClaimedTask], error: BaseException, report: BatchReport

@@ -133,6 +133,8 @@ class Glossary:
         return _WORD.sub(lambda match: _gloss_word(dictionary, language, match.group(0)), text)
 
 
+# A board's vocabulary is small and repeats; each word is looked up once per dictionary.
+@lru_cache(maxsize=200_000)
 def _gloss_word(dictionary: DictdDictionary, language: str, word: str) -> str:
     if len(word) < MIN_WORD_LENGTH or word.isdigit():
         return word

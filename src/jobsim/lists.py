@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
 import numpy as np
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -32,6 +33,7 @@ from jobsim.storage.models import Counter, Embedding, Posting, SimilarEntry
 SYNC_COUNTER = "sync_seq"
 META_SYNC_OVERLAP = timedelta(minutes=5)
 _CHUNK = 500
+_CHUNK_OF_VECTORS = 100  # rows per multi-row upsert: 7 parameters each
 
 
 def meta_of(posting: Posting) -> PostingMeta:
@@ -70,6 +72,26 @@ def stored_vectors(
         yield posting_id, raw, posting
 
 
+def changed_postings(
+    session: Session, since: datetime, index: VectorIndex, versions: dict[str, int]
+) -> Iterator[Posting]:
+    """Postings of `index` changed without a new vector (closed, deleted, moved) among those
+    updated since `since`: those whose version moved from the one `versions` says the index
+    read. A row still at version 1 is as it was created, so as the index read it (an import's
+    rows, all recent, are skipped in SQL instead of checked at every sync)."""
+    recent = session.execute(
+        select(Posting.id, Posting.version).where(Posting.updated_at >= since, Posting.version > 1)
+    )
+    changed = [
+        posting_id
+        for posting_id, version in recent
+        if posting_id in index and versions.get(posting_id) != version
+    ]
+    for start in range(0, len(changed), _CHUNK):
+        chunk = changed[start : start + _CHUNK]
+        yield from session.scalars(select(Posting).where(Posting.id.in_(chunk)))
+
+
 def vector_to_bytes(vector: FloatArray) -> bytes:
     return np.asarray(vector, dtype="<f4").tobytes()
 
@@ -85,6 +107,12 @@ class ListTransaction:
     now: datetime
     seq: int | None = None
     touched_lists: set[str] = field(default_factory=set)
+    # Lists changed in memory and not yet written: a batch rewrites each list once, however
+    # many of its postings enter it (see SimilarityEngine._flush).
+    staged: dict[str, list[Match]] = field(default_factory=dict)
+    # Lists as the database holds them now, where this transaction read or wrote them: a
+    # staged list that differs from its stored one in a few entries is written as the change.
+    stored: dict[str, list[Match]] = field(default_factory=dict)
 
 
 class SimilarityEngine:
@@ -114,6 +142,7 @@ class SimilarityEngine:
         self._loaded = False
         self._last_seq = 0
         self._last_meta_sync: datetime | None = None
+        self._versions: dict[str, int] = {}  # the posting version each row's metadata is from
 
     @property
     def dims(self) -> int:
@@ -140,12 +169,14 @@ class SimilarityEngine:
     def invalidate(self) -> None:
         """Forget the in-memory state (after a rolled-back transaction touched it)."""
         self.index = VectorIndex(self.dims)
+        self._versions = {}
         self._loaded = False
 
     def _full_load(self, session: Session, now: datetime) -> None:
         self.index = VectorIndex(self.dims)
+        self._versions = {}
         for posting_id, raw, posting in stored_vectors(session, self.model):
-            self.index.upsert(posting_id, vector_from_bytes(raw, self.dims), meta_of(posting))
+            self._upsert(posting, vector_from_bytes(raw, self.dims))
             self.index.set_list_state(posting_id, posting.similar_count, posting.similar_floor)
         session.expunge_all()
         self._last_seq = current_seq(session)
@@ -155,8 +186,8 @@ class SimilarityEngine:
     def _sync(self, session: Session, now: datetime) -> None:
         current = current_seq(session)
         if current > self._last_seq:
-            for posting_id, raw, posting in stored_vectors(session, self.model, self._last_seq):
-                self.index.upsert(posting_id, vector_from_bytes(raw, self.dims), meta_of(posting))
+            for _, raw, posting in stored_vectors(session, self.model, self._last_seq):
+                self._upsert(posting, vector_from_bytes(raw, self.dims))
             lists = session.execute(
                 select(Posting.id, Posting.similar_count, Posting.similar_floor).where(
                     Posting.list_seq > self._last_seq
@@ -164,11 +195,22 @@ class SimilarityEngine:
             )
             for posting_id, count, floor in lists:
                 self.index.set_list_state(posting_id, count, floor)
-        since = (self._last_meta_sync or now) - META_SYNC_OVERLAP
-        for posting in session.scalars(select(Posting).where(Posting.updated_at >= since)):
-            self.index.set_meta(posting.id, meta_of(posting))
+        self._sync_meta(session, now)
         self._last_seq = current
         self._last_meta_sync = now
+
+    def _sync_meta(self, session: Session, now: datetime) -> None:
+        since = (self._last_meta_sync or now) - META_SYNC_OVERLAP
+        for posting in changed_postings(session, since, self.index, self._versions):
+            self._set_meta(posting)
+
+    def _upsert(self, posting: Posting, vector: FloatArray) -> None:
+        self.index.upsert(posting.id, vector, meta_of(posting))
+        self._versions[posting.id] = posting.version
+
+    def _set_meta(self, posting: Posting) -> None:
+        self.index.set_meta(posting.id, meta_of(posting))
+        self._versions[posting.id] = posting.version
 
     def _seq(self, tx: ListTransaction) -> int:
         """This transaction's sync sequence number, taken once (under the similarity lock)."""
@@ -190,24 +232,28 @@ class SimilarityEngine:
 
     # --- list policy -----------------------------------------------------------------------
 
-    def vector_stored(
-        self, tx: ListTransaction, posting: Posting, vector: FloatArray, content_hash: str
+    def vectors_stored(
+        self, tx: ListTransaction, stored: Sequence[tuple[Posting, FloatArray, str]]
     ) -> None:
-        """Store a posting's vector; when it replaced an older one, the posting's scores in the
-        lists holding it moved, so those lists are recomputed."""
-        if self._store_vector(tx, posting, vector, content_hash):
-            self._refill_lists_holding(tx, posting.id)
+        """Store postings' vectors (posting, vector, content hash); where one replaced an older
+        vector, that posting's scores in the lists holding it moved, so those lists are
+        recomputed."""
+        replaced = [posting.id for posting, _, _ in stored if posting.id in self.index]
+        self._store_vectors(tx, stored)
+        for posting_id in replaced:
+            self._refill_lists_holding(tx, posting_id)
 
     def vector_prepared(
         self, tx: ListTransaction, posting: Posting, vector: FloatArray, content_hash: str
     ) -> None:
         """Store a vector of a model being prepared (jobsim.model_switch): no list changes."""
-        self._store_vector(tx, posting, vector, content_hash)
+        self._store_vectors(tx, [(posting, vector, content_hash)])
 
     def rebuild_all(self, tx: ListTransaction) -> int:
         """Recompute every list from this engine's vectors in the caller's transaction (a model
         switch); lists of postings it has no vector for are emptied. Returns the lists written."""
         tx.session.execute(delete(SimilarEntry))
+        tx.stored.clear()
         tx.session.execute(
             update(Posting)
             .values(similar_count=0, similar_floor=None, similar_computed_at=None)
@@ -216,66 +262,68 @@ class SimilarityEngine:
         listed = [pid for pid in self.index.ids if self.index.meta(pid).listed_at(tx.now)]
         for start in range(0, len(listed), _CHUNK):
             part = listed[start : start + _CHUNK]
-            lists = {
-                pid: self.index.top_n(
-                    self.index.vector(pid), self.index.meta(pid), self.config, tx.now, exclude=[pid]
-                )
-                for pid in part
-            }
-            self._write_lists(tx, lists)
+            for pid in part:
+                self._refresh_list(tx, pid)
+            self._flush(tx)
         return len(listed)
 
-    def posting_embedded(self, tx: ListTransaction, posting_id: str) -> None:
-        """Its vector is current: write its own list and enter the lists it now ranks in."""
-        self._refresh_list(tx, posting_id)
-        self._insert_into_others(tx, posting_id)
+    def postings_embedded(self, tx: ListTransaction, posting_ids: Iterable[str]) -> None:
+        """Their vectors are current: one after the other, each posting's own list is written
+        and it enters the lists it now ranks in; every changed list is stored once, at the end."""
+        for posting_id in posting_ids:
+            self._refresh_list(tx, posting_id)
+            self._insert_into_others(tx, posting_id)
+        self._flush(tx)
 
     def posting_changed(self, tx: ListTransaction, posting: Posting) -> None:
         """Its listing or context changed (closed, deleted, expired, reopened, moved): refill
         the lists holding it, drop a deleted posting's own list, and re-rank a listed one."""
-        self.index.set_meta(posting.id, meta_of(posting))
+        self._set_meta(posting)
         self._refill_lists_holding(tx, posting.id)
         if posting.is_deleted:
-            self._write_lists(tx, {posting.id: []})
+            self._stage(tx, {posting.id: []})
         if is_listed(posting, tx.now) and posting.id in self.index:
-            self.posting_embedded(tx, posting.id)
+            self.postings_embedded(tx, [posting.id])
+        self._flush(tx)
 
     # --- writes ----------------------------------------------------------------------------
 
-    def _store_vector(
-        self, tx: ListTransaction, posting: Posting, vector: FloatArray, content_hash: str
-    ) -> bool:
-        """Store a posting's vector; returns True when it replaced an older vector."""
-        replaced = posting.id in self.index
-        values = {
-            "posting_id": posting.id,
-            "model": self.model,
-            "dims": self.dims,
-            "content_hash": content_hash,
-            "vector": vector_to_bytes(vector),
-            "seq": self._seq(tx),
-            "created_at": tx.now,
-        }
+    def _store_vectors(
+        self, tx: ListTransaction, stored: Sequence[tuple[Posting, FloatArray, str]]
+    ) -> None:
+        rows = [
+            {
+                "posting_id": posting.id,
+                "model": self.model,
+                "dims": self.dims,
+                "content_hash": content_hash,
+                "vector": vector_to_bytes(vector),
+                "seq": self._seq(tx),
+                "created_at": tx.now,
+            }
+            for posting, vector, content_hash in stored
+        ]
         dialect = tx.session.get_bind().dialect.name
         insert = (
             postgresql.insert(Embedding) if dialect == "postgresql" else sqlite.insert(Embedding)
         )
-        statement = insert.values(values)
-        statement = statement.on_conflict_do_update(
-            index_elements=[Embedding.posting_id, Embedding.model],
-            set_={
-                k: statement.excluded[k]
-                for k in ("dims", "content_hash", "vector", "seq", "created_at")
-            },
-        )
-        tx.session.execute(statement)
-        self.index.upsert(posting.id, vector, meta_of(posting))
-        return replaced
+        for start in range(0, len(rows), _CHUNK_OF_VECTORS):
+            statement = insert.values(rows[start : start + _CHUNK_OF_VECTORS])
+            statement = statement.on_conflict_do_update(
+                index_elements=[Embedding.posting_id, Embedding.model],
+                set_={
+                    k: statement.excluded[k]
+                    for k in ("dims", "content_hash", "vector", "seq", "created_at")
+                },
+            )
+            tx.session.execute(statement)
+        for posting, vector, _ in stored:
+            self._upsert(posting, vector)
 
-    def _refresh_list(self, tx: ListTransaction, posting_id: str) -> list[Match]:
-        """Recompute and store one posting's own top-N list."""
+    def _refresh_list(self, tx: ListTransaction, posting_id: str) -> None:
+        """Recompute one posting's own top-N list (staged)."""
         if posting_id not in self.index:
-            return []
+            return
         matches = self.index.top_n(
             self.index.vector(posting_id),
             self.index.meta(posting_id),
@@ -283,8 +331,7 @@ class SimilarityEngine:
             tx.now,
             exclude=[posting_id],
         )
-        self._write_lists(tx, {posting_id: matches})
-        return matches
+        self._stage(tx, {posting_id: matches})
 
     def _insert_into_others(self, tx: ListTransaction, posting_id: str) -> int:
         """Put a posting into every other list where it now ranks; returns how many lists."""
@@ -293,18 +340,19 @@ class SimilarityEngine:
         owners = self.index.lists_it_enters(posting_id, self.config, tx.now)
         if not owners:
             return 0
-        current = self._load_lists(tx.session, [owner for owner, _ in owners])
+        current = self._load_lists(tx, [owner for owner, _ in owners])
         updated: dict[str, list[Match]] = {}
         for owner, match in owners:
             entries = [m for m in current.get(owner, []) if m.posting_id != posting_id]
             entries.append(match)
             entries.sort(key=lambda m: (-m.score, m.posting_id))
             updated[owner] = entries[: self.config.top_n]
-        self._write_lists(tx, updated)
+        self._stage(tx, updated)
         return len(updated)
 
     def _refill_lists_holding(self, tx: ListTransaction, posting_id: str) -> int:
         """Recompute every list that holds `posting_id` (it left, or its vector changed)."""
+        self._flush(tx)  # the stored lists are the ones to search
         owners = list(
             tx.session.scalars(
                 select(SimilarEntry.posting_id).where(SimilarEntry.similar_id == posting_id)
@@ -314,66 +362,109 @@ class SimilarityEngine:
             if owner in self.index:
                 self._refresh_list(tx, owner)
             else:
+                tx.stored.pop(owner, None)
                 tx.session.execute(
                     delete(SimilarEntry).where(
                         SimilarEntry.posting_id == owner, SimilarEntry.similar_id == posting_id
                     )
                 )
+        self._flush(tx)
         return len(owners)
 
-    def _load_lists(self, session: Session, owners: Sequence[str]) -> dict[str, list[Match]]:
-        lists: dict[str, list[Match]] = {}
-        for start in range(0, len(owners), _CHUNK):
-            rows = session.scalars(
-                select(SimilarEntry).where(
-                    SimilarEntry.posting_id.in_(owners[start : start + _CHUNK])
-                )
+    def _load_lists(self, tx: ListTransaction, owners: Sequence[str]) -> dict[str, list[Match]]:
+        """The current lists of `owners`: staged ones as staged, the others as stored."""
+        lists = {owner: tx.staged[owner] for owner in owners if owner in tx.staged}
+        stored = [owner for owner in owners if owner not in tx.staged]
+        for start in range(0, len(stored), _CHUNK):
+            rows = tx.session.execute(
+                select(
+                    _SIMILAR.c.posting_id,
+                    _SIMILAR.c.similar_id,
+                    _SIMILAR.c.score,
+                    _SIMILAR.c.semantic,
+                    _SIMILAR.c.context,
+                ).where(_SIMILAR.c.posting_id.in_(stored[start : start + _CHUNK]))
             )
-            for row in rows:
-                lists.setdefault(row.posting_id, []).append(
-                    Match(row.similar_id, row.score, row.semantic, row.context)
-                )
+            for owner, similar_id, score, semantic, context in rows:
+                lists.setdefault(owner, []).append(Match(similar_id, score, semantic, context))
+        for owner in stored:
+            tx.stored[owner] = lists.setdefault(owner, [])
         return lists
 
-    def _write_lists(self, tx: ListTransaction, lists: dict[str, list[Match]]) -> None:
-        session = tx.session
-        seq = self._seq(tx)
-        owners = list(lists)
-        for start in range(0, len(owners), _CHUNK):
-            session.execute(
-                delete(SimilarEntry).where(
-                    SimilarEntry.posting_id.in_(owners[start : start + _CHUNK])
-                )
-            )
-        rows = [
-            {
-                "posting_id": owner,
-                "similar_id": m.posting_id,
-                "score": m.score,
-                "semantic": m.semantic,
-                "context": m.context,
-                "computed_at": tx.now,
-            }
-            for owner, matches in lists.items()
-            for m in matches
-        ]
-        if rows:
-            session.execute(insert(SimilarEntry), rows)
+    def _stage(self, tx: ListTransaction, lists: dict[str, list[Match]]) -> None:
+        """Take these lists as current: in the index's list state now, in the database at the
+        next _flush."""
         for owner, matches in lists.items():
+            tx.staged[owner] = matches
             count, floor = _list_state(matches, self.config.top_n)
-            session.execute(
-                update(Posting)
-                .where(Posting.id == owner)
-                .values(
-                    similar_count=count,
-                    similar_floor=floor,
-                    list_seq=seq,
-                    similar_computed_at=tx.now,
-                )
-                .execution_options(synchronize_session=False)
-            )
             self.index.set_list_state(owner, count, floor)
             tx.touched_lists.add(owner)
+
+    def _flush(self, tx: ListTransaction) -> None:
+        """Write every staged list in a few set-based statements: a list whose stored entries
+        are known loses and gains only the entries that changed, any other is replaced."""
+        if not tx.staged:
+            return
+        session = tx.session
+        replaced = [owner for owner in tx.staged if owner not in tx.stored]
+        for start in range(0, len(replaced), _CHUNK):
+            part = replaced[start : start + _CHUNK]
+            session.execute(delete(_SIMILAR).where(_SIMILAR.c.posting_id.in_(part)))
+        gone, added = _changes(tx.staged, tx.stored)
+        for start in range(0, len(gone), _CHUNK):
+            pairs = tuple_(_SIMILAR.c.posting_id, _SIMILAR.c.similar_id)
+            session.execute(delete(_SIMILAR).where(pairs.in_(gone[start : start + _CHUNK])))
+        rows = [
+            _entry_row(owner, match, tx.now) for owner in replaced for match in tx.staged[owner]
+        ]
+        rows += [_entry_row(owner, match, tx.now) for owner, match in added]
+        if rows:
+            session.execute(insert(_SIMILAR), rows)
+        states = []
+        for owner, matches in tx.staged.items():
+            count, floor = _list_state(matches, self.config.top_n)
+            states.append({"owner": owner, "count": count, "floor": floor})
+        session.execute(
+            _LIST_STATE_UPDATE.values(list_seq=self._seq(tx), similar_computed_at=tx.now), states
+        )
+        tx.stored.update(tx.staged)
+        tx.staged.clear()
+
+
+def _changes(
+    staged: dict[str, list[Match]], stored: dict[str, list[Match]]
+) -> tuple[list[tuple[str, str]], list[tuple[str, Match]]]:
+    """The entries to delete and to insert to turn the stored lists into the staged ones."""
+    gone: list[tuple[str, str]] = []
+    added: list[tuple[str, Match]] = []
+    for owner, matches in staged.items():
+        if owner not in stored:
+            continue
+        before = {m.posting_id: m for m in stored[owner]}
+        after = {m.posting_id: m for m in matches}
+        gone += [(owner, sid) for sid, m in before.items() if after.get(sid) != m]
+        added += [(owner, m) for sid, m in after.items() if before.get(sid) != m]
+    return gone, added
+
+
+def _entry_row(owner: str, match: Match, now: datetime) -> dict[str, object]:
+    return {
+        "posting_id": owner,
+        "similar_id": match.posting_id,
+        "score": match.score,
+        "semantic": match.semantic,
+        "context": match.context,
+        "computed_at": now,
+    }
+
+
+_SIMILAR = cast(Table, SimilarEntry.__table__)
+_POSTINGS = cast(Table, Posting.__table__)
+_LIST_STATE_UPDATE = (
+    update(_POSTINGS)
+    .where(_POSTINGS.c.id == bindparam("owner"))
+    .values(similar_count=bindparam("count"), similar_floor=bindparam("floor"))
+)
 
 
 def _list_state(matches: Iterable[Match], top_n: int) -> tuple[int, float | None]:

@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -52,7 +52,14 @@ from jobsim.errors import ConfigurationError
 from jobsim.explain import Explainer, Side
 from jobsim.language import detect_language
 from jobsim.listing_types import scoring_config
-from jobsim.lists import current_seq, meta_of, stored_vectors, vector_from_bytes
+from jobsim.lists import (
+    META_SYNC_OVERLAP,
+    changed_postings,
+    current_seq,
+    meta_of,
+    stored_vectors,
+    vector_from_bytes,
+)
 from jobsim.postings.listed import is_listed
 from jobsim.postings.recipe import TITLE_MAX_CHARS, PostingInputs
 from jobsim.postings.schema import ExperienceLevel
@@ -69,9 +76,7 @@ JOB = "job"
 MIN_TEXT_CHARS = 3
 MAX_TEXT_CHARS = 20_000
 META_SYNC_SECONDS = 2.0
-META_SYNC_OVERLAP = timedelta(minutes=5)  # as jobsim.lists: writes commit well within this
 _EXTRA_CANDIDATES = 10  # read past the limit, for postings that left since the last meta sync
-_CHUNK = 500
 NOTHING_EMBEDDED = "No postings are embedded yet."
 NOTHING_CLEARS = "No posting clears the minimum score."
 
@@ -229,23 +234,11 @@ class LiveIndex:
         session.expunge_all()
 
     def _sync_meta(self, session: Session) -> None:
-        """Postings changed without a new vector (closed, deleted, moved): those whose version
-        moved since this index last read them, among those updated lately."""
         now = self.clock()
         since = (self._last_meta_sync or now) - META_SYNC_OVERLAP
-        recent = session.execute(
-            select(Posting.id, Posting.version).where(Posting.updated_at >= since)
-        )
-        changed = [
-            posting_id
-            for posting_id, version in recent
-            if posting_id in self.index and self._versions.get(posting_id) != version
-        ]
-        for start in range(0, len(changed), _CHUNK):
-            chunk = changed[start : start + _CHUNK]
-            for posting in session.scalars(select(Posting).where(Posting.id.in_(chunk))):
-                self.index.set_meta(posting.id, meta_of(posting))
-                self._versions[posting.id] = posting.version
+        for posting in changed_postings(session, since, self.index, self._versions):
+            self.index.set_meta(posting.id, meta_of(posting))
+            self._versions[posting.id] = posting.version
         session.expunge_all()
         self._last_meta_sync = now
         self._meta_checked_at = time.monotonic()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -101,6 +102,32 @@ class Match:
     score: float
     semantic: float
     context: float
+
+
+def _where(mask: npt.NDArray[np.bool_], value: float) -> FloatArray:
+    """`value` where `mask` holds, else 0, as float32 (a bonus weight is never negative, so
+    the product is exactly that, and ten times cheaper than np.where)."""
+    result: FloatArray = mask * np.float32(value)
+    return result
+
+
+@lru_cache(maxsize=256)
+def _level_table(level_name: str | None, bonus: ContextBonus) -> FloatArray:
+    """The experience part against each row level, indexed by row level + 1 (an unknown
+    level is -1): one gather per query instead of comparisons over every row."""
+    level = _LEVEL_INDEX.get(level_name or "", -1)
+    table = np.zeros(len(EXPERIENCE_LEVELS) + 1, dtype=np.float32)
+    for other in range(-1, len(EXPERIENCE_LEVELS)):
+        distance = abs(other - level)
+        if other < 0 or level < 0:
+            value = bonus.level_unknown
+        else:
+            value = {0: bonus.level_same, 1: bonus.level_one_step, 2: bonus.level_two_steps}.get(
+                distance, 0.0
+            )
+        table[other + 1] = value
+    table.setflags(write=False)
+    return table
 
 
 class _Codes:
@@ -271,14 +298,6 @@ class VectorIndex:
         """The parts of `meta`'s context bonus against every row: experience level, category
         and location (city, remote, region), each under `bonus`'s weights."""
         n = self.size
-        level = _LEVEL_INDEX.get(meta.experience_level or "", -1)
-        levels = self._level[:n].astype(np.int16)
-        distance = np.abs(levels - level)
-        experience = np.select(
-            [(levels < 0) | (level < 0), distance == 0, distance == 1, distance == 2],
-            [bonus.level_unknown, bonus.level_same, bonus.level_one_step, bonus.level_two_steps],
-            0.0,
-        )
         category = self._strings.lookup(meta.category)
         same_category = (self._category[:n] == category) & (category >= 0)
         city = self._strings.lookup(meta.city)
@@ -288,24 +307,23 @@ class VectorIndex:
         near = (cities < 0) | (city < 0) | remotes | meta.remote
         region = self._strings.lookup(meta.region)
         same_region = (self._region[:n] == region) & (region >= 0)
-        location = np.maximum.reduce(
-            [
-                np.where(same_place, bonus.same_city, 0.0),
-                np.where(near, bonus.near, 0.0),
-                np.where(same_region, bonus.same_region, 0.0),
-            ]
+        location = np.maximum(
+            np.maximum(_where(same_place, bonus.same_city), _where(near, bonus.near)),
+            _where(same_region, bonus.same_region),
         )
         return {
-            "experience_level": experience.astype(np.float32),
-            "category": np.where(same_category, bonus.category, 0.0).astype(np.float32),
-            "location": location.astype(np.float32),
+            "experience_level": _level_table(meta.experience_level, bonus).take(
+                self._level[:n] + 1
+            ),
+            "category": _where(same_category, bonus.category),
+            "location": location,
         }
 
     def context_scores(self, meta: PostingMeta, bonus: ContextBonus = JOB_BONUS) -> FloatArray:
         """The context bonus of `meta` against every row, in [0, 1]: the sum of its parts."""
         parts = self.context_parts(meta, bonus)
         total = parts["experience_level"] + parts["category"] + parts["location"]
-        clipped: FloatArray = np.minimum(total, 1.0).astype(np.float32)
+        clipped: FloatArray = np.minimum(total, np.float32(1.0))
         return clipped
 
     def score_all(

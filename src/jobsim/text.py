@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from functools import lru_cache
 
 _SCRIPT_STYLE = re.compile(r"(?is)<(script|style)\b.*?</\1\s*>")
 _TAG = re.compile(r"<[^>]{0,2000}>")
@@ -23,6 +24,9 @@ _EMOJI = re.compile(
 )
 
 
+# The worker cleans a batch's texts twice (its plan, then the content-hash fence in the write);
+# a batch's worth of texts is kept so the second time costs a lookup.
+@lru_cache(maxsize=512)
 def clean_text(value: str) -> str:
     """Plain text fit for an embedding model: no HTML/markdown, emoji or control characters."""
     # Line breaks first: a lone CR is a control character and would otherwise glue lines.
@@ -33,12 +37,21 @@ def clean_text(value: str) -> str:
     value = html.unescape(value)
     value = _MARKDOWN.sub("", value)
     value = _EMOJI.sub(" ", value)
-    value = "".join(
-        ch for ch in value if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
-    )
+    value = _drop_control_characters(value)
     value = unicodedata.normalize("NFC", value)
     lines = [_SPACES.sub(" ", line).strip() for line in value.split("\n")]
     return _NEWLINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _drop_control_characters(value: str) -> str:
+    """Control, format and surrogate characters out (tab and newline stay). Each distinct
+    character is classified once: the text's character set is small, the text is not."""
+    dropped = {
+        ord(ch): None
+        for ch in set(value)
+        if ch not in "\n\t" and unicodedata.category(ch) in ("Cc", "Cf", "Cs")
+    }
+    return value.translate(dropped) if dropped else value
 
 
 def truncate(value: str, max_chars: int) -> str:

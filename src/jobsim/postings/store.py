@@ -128,8 +128,9 @@ class ListingStore(Generic[Out]):
         self, chunk: list[PostingIn], report: BulkReport, trace_id: str | None, priority: int
     ) -> None:
         with self.db.write() as session:
-            for data in chunk:
-                result = self.writer.upsert(session, data, trace_id=trace_id, priority=priority)
+            for result in self.writer.upsert_many(
+                session, chunk, trace_id=trace_id, priority=priority
+            ):
                 setattr(report, result.action, getattr(report, result.action) + 1)
                 report.ids.append(result.posting.id)
 

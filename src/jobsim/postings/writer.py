@@ -7,6 +7,7 @@ stored without the task that embeds it, and a rolled-back write leaves no task.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -119,11 +120,51 @@ class PostingWriter:
     ) -> WriteResult:
         """Create the posting, or replace the fields given on the existing one."""
         existing = session.get(Posting, data.id) if data.id is not None else None
-        if existing is not None and existing.listing_type != self.listing_type:
-            raise ValidationFailed(f"id {data.id!r} belongs to a {existing.listing_type} listing")
         if existing is None:
             return self._insert(session, data, trace_id=trace_id, priority=priority)
+        self._check_type(existing)
         return self._change(session, existing, data, trace_id=trace_id, revive=True)
+
+    def upsert_many(
+        self,
+        session: Session,
+        items: Sequence[PostingIn],
+        *,
+        trace_id: str | None = None,
+        priority: int = queue.PRIORITY_NEW,
+    ) -> list[WriteResult]:
+        """`upsert` of each item in turn, with one read of the rows that exist, one insert of
+        the new ones and one enqueue of their embed tasks."""
+        ids = [data.id for data in items if data.id is not None]
+        known = {p.id: p for p in session.scalars(select(Posting).where(Posting.id.in_(ids)))}
+        results: list[WriteResult] = []
+        for data in items:
+            existing = known.get(data.id) if data.id is not None else None
+            if existing is None:
+                posting = new_posting(data, self.recipe, self.listing_type)
+                session.add(posting)
+                known[posting.id] = posting
+                results.append(WriteResult(posting, "created", posting.status == ACTIVE))
+                continue
+            self._check_type(existing)
+            session.flush()  # an item repeated in `items` changes the row inserted before
+            results.append(self._change(session, existing, data, trace_id=trace_id, revive=True))
+        session.flush()
+        queue.enqueue_many(
+            session,
+            queue.EMBED,
+            [r.posting.id for r in results if r.action == "created" and r.reembed],
+            priority=priority,
+            max_attempts=self.max_attempts,
+            trace_id=trace_id,
+        )
+        return results
+
+    def _check_type(self, existing: Posting) -> None:
+        if existing.listing_type != self.listing_type:
+            raise ValidationFailed(
+                f"id {existing.id!r} belongs to a {existing.listing_type} listing"
+            )
 
     def update(
         self, session: Session, posting_id: str, patch: PostingPatch, *, trace_id: str | None = None
