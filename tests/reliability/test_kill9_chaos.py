@@ -80,7 +80,8 @@ def test_kill9_chaos_loses_nothing_duplicates_nothing_and_lists_stay_exact(
         tmp_path, database_url, **{**WORKER_SETTINGS, "batch_size": "8" if short else "32"}
     )
     # Each embedding call takes a moment, so kills land inside batches and orphan their tasks.
-    cluster.extra_env["CHAOS_EMBED_SECONDS"] = "0.2" if short else "0.05"
+    # Slow enough that the kills land inside batches: the pipeline itself takes milliseconds.
+    cluster.extra_env["CHAOS_EMBED_SECONDS"] = "1.0" if short else "0.05"
     for _ in range(workers):
         cluster.start()
     started = time.monotonic()

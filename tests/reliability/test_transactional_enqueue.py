@@ -161,6 +161,9 @@ def test_every_acknowledged_posting_has_its_task_after_api_and_workers_are_kille
         with_task = set(session.scalars(select(Task.posting_id).where(Task.kind == queue.EMBED)))
     assert set(acknowledged) <= postings
     assert postings <= with_task  # no posting without its task, acknowledged or not
+    # The killed workers' tasks are claimable again once their leases (3 s) expire; a burst
+    # started before that would find them still leased and stop.
+    time.sleep(3.5)
     deployment.run("worker", "--burst", timeout=300)
     with db.read() as session:
         embedded = set(session.scalars(select(Embedding.posting_id)))
