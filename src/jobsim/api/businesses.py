@@ -3,26 +3,25 @@ bulk, similar businesses, similar to a free text). The seed's own routes are in 
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from jobsim import metrics
 from jobsim.api.deps import get_service, trace_id
-from jobsim.api.jobs import ERRORS, WRITE
+from jobsim.api.jobs import ERRORS, WRITE, bulk_upsert_items
 from jobsim.api.schemas import BulkResponse
-from jobsim.api.security import ApiError, require_admin
-from jobsim.api.similar import MATCH_ERRORS, Explain, match_allowance
+from jobsim.api.similar import (
+    MATCH_ERRORS,
+    Explain,
+    match_allowance,
+    measured_match,
+    measured_similar,
+)
 from jobsim.businesses import SimilarBusinesses, similar_businesses
 from jobsim.errors import (
-    ConfigurationError,
-    PermanentError,
-    TransientError,
     ValidationFailed,
-    sanitize,
 )
 from jobsim.listing_types.business import (
     BUSINESS,
@@ -40,8 +39,6 @@ from jobsim.serving import SimilarFilters
 router = APIRouter(prefix="/api/businesses", tags=["businesses"])
 ServiceDep = Annotated[Service, Depends(get_service)]
 BusinessId = Annotated[str, Path(pattern=ID_PATTERN, max_length=64)]
-Who = Annotated[str, Depends(require_admin)]
-TaskId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 class BusinessPage(BaseModel):
@@ -93,16 +90,7 @@ async def bulk_upsert_businesses(
     items: Annotated[list[Any], Body(description="business objects, as for POST /api/businesses")],
 ) -> dict[str, Any]:
     """Create or update many businesses; bad items are reported one by one, the rest stored."""
-    if len(items) > service.settings.max_bulk_items:
-        raise ValidationFailed(f"at most {service.settings.max_bulk_items} items per request")
-    records = (
-        (f"item {i}", item, None)
-        if isinstance(item, dict)
-        else (f"item {i}", None, "each item must be a JSON object")
-        for i, item in enumerate(items)
-    )
-    report = await run_in_threadpool(service.businesses.bulk_upsert, records, trace_id=trace_id())
-    return report.as_dict()
+    return await bulk_upsert_items(service.businesses, items, service.settings.max_bulk_items)
 
 
 @router.post(
@@ -116,14 +104,7 @@ async def businesses_like_text(
 ) -> SimilarBusinesses:
     """Businesses similar to a free text ("a bakery with gluten-free bread near the station"),
     matched against the live index like a business's own text. Neither cached nor stored."""
-    started = time.perf_counter()
-    try:
-        answer = await run_in_threadpool(
-            service.matching.match, body, listing_type=BUSINESS.name, explain=explain
-        )
-    except (ConfigurationError, PermanentError, TransientError) as error:
-        raise ApiError(503, "matching_unavailable", sanitize(str(error))) from None
-    metrics.observe(metrics.SIMILAR_LATENCY, time.perf_counter() - started, method="text")
+    answer = await measured_match(service, body, listing_type=BUSINESS.name, explain=explain)
     data = await run_in_threadpool(similar_businesses, service.businesses, answer.data)
     return SimilarBusinesses(method="semantic", total=len(data), data=data, message=answer.message)
 
@@ -181,12 +162,7 @@ async def businesses_like_this(
     """Businesses like this one: the same kind of business, nearby first; the same category or
     city while it is not embedded yet."""
     filters = SimilarFilters(limit=limit, same_city=same_city, explain=explain)
-    started = time.perf_counter()
-    answer = await run_in_threadpool(
-        service.similar.for_posting, business_id, filters, listing_type=BUSINESS.name
-    )
-    metrics.inc(metrics.SIMILAR_REQUESTS, method=answer.method)
-    metrics.observe(metrics.SIMILAR_LATENCY, time.perf_counter() - started, method=answer.method)
+    answer = await measured_similar(service, business_id, filters, listing_type=BUSINESS.name)
     data = await run_in_threadpool(similar_businesses, service.businesses, answer.data)
     return SimilarBusinesses(
         business_id=business_id,

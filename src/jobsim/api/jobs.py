@@ -12,6 +12,7 @@ from jobsim.api.schemas import BulkResponse, ErrorResponse
 from jobsim.api.security import require_api_key
 from jobsim.errors import ValidationFailed
 from jobsim.postings.schema import ID_PATTERN, PostingIn, PostingOut, PostingPage, PostingPatch
+from jobsim.postings.store import ListingStore
 from jobsim.service import Service
 
 router = APIRouter(prefix="/api/jobs", tags=["postings"])
@@ -69,15 +70,22 @@ async def bulk_upsert(
     items: Annotated[list[Any], Body(description="posting objects, as for POST /api/jobs")],
 ) -> dict[str, Any]:
     """Create or update many postings; bad items are reported one by one, the rest are stored."""
-    if len(items) > service.settings.max_bulk_items:
-        raise ValidationFailed(f"at most {service.settings.max_bulk_items} items per request")
+    return await bulk_upsert_items(service.postings, items, service.settings.max_bulk_items)
+
+
+async def bulk_upsert_items(
+    store: ListingStore[Any], items: list[Any], max_items: int
+) -> dict[str, Any]:
+    """A bulk request's items upserted into `store` (any listing type), item by item."""
+    if len(items) > max_items:
+        raise ValidationFailed(f"at most {max_items} items per request")
     records = (
         (f"item {i}", item, None)
         if isinstance(item, dict)
         else (f"item {i}", None, "each item must be a JSON object")
         for i, item in enumerate(items)
     )
-    report = await run_in_threadpool(service.postings.bulk_upsert, records, trace_id=trace_id())
+    report = await run_in_threadpool(store.bulk_upsert, records, trace_id=trace_id())
     return report.as_dict()
 
 

@@ -69,11 +69,21 @@ async def similar_postings(
     filters = SimilarFilters(
         limit, min_score, exclude_same_company, remote_only, same_city, fill, explain
     )
+    answer = await measured_similar(service, posting_id, filters, listing_type="job")
+    return SeedSimilarResponse.of(answer) if response_format == "seed" else answer
+
+
+async def measured_similar(
+    service: Service, posting_id: str, filters: SimilarFilters, *, listing_type: str
+) -> SimilarResponse:
+    """A listing's similar list (SimilarReader.for_posting), counted and timed for /metrics."""
     started = time.perf_counter()
-    answer = await run_in_threadpool(service.similar.for_posting, posting_id, filters)
+    answer = await run_in_threadpool(
+        service.similar.for_posting, posting_id, filters, listing_type=listing_type
+    )
     metrics.inc(metrics.SIMILAR_REQUESTS, method=answer.method)
     metrics.observe(metrics.SIMILAR_LATENCY, time.perf_counter() - started, method=answer.method)
-    return SeedSimilarResponse.of(answer) if response_format == "seed" else answer
+    return answer
 
 
 def match_allowance(request: Request) -> None:
@@ -100,9 +110,19 @@ async def similar_to_text(
 ) -> MatchResponse:
     """Postings similar to a free text (a CV, a profile, a search phrase; any language),
     embedded like a posting and matched against the live index. Neither cached nor stored."""
+    return await measured_match(service, body, listing_type="job", explain=explain)
+
+
+async def measured_match(
+    service: Service, body: MatchRequest, *, listing_type: str, explain: bool
+) -> MatchResponse:
+    """A free-text match (TextMatcher.match), counted and timed for /metrics; 503 while the
+    model is unavailable."""
     started = time.perf_counter()
     try:
-        answer = await run_in_threadpool(service.matching.match, body, explain=explain)
+        answer = await run_in_threadpool(
+            service.matching.match, body, listing_type=listing_type, explain=explain
+        )
     except (ConfigurationError, PermanentError, TransientError) as error:
         raise ApiError(503, "matching_unavailable", sanitize(str(error))) from None
     metrics.inc(metrics.SIMILAR_REQUESTS, method="text")
