@@ -5,7 +5,6 @@ posting writes and reads, validation, bulk upsert, limits, the API key, trace id
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -15,8 +14,6 @@ from pydantic import SecretStr
 from sqlalchemy import select, update
 
 from jobsim import queue
-from jobsim.api.app import create_app
-from jobsim.service import Service
 from jobsim.serving import RECOMPUTE_COOLDOWN
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
@@ -24,21 +21,12 @@ from jobsim.storage.models import Embedding, Posting, SimilarEntry, Task
 from jobsim.storage.types import utcnow
 from jobsim.testing import FakeEmbedder
 from jobsim.worker import Worker
+from tests.support.app_client import open_client
 
 API_KEY = "k3y-ZQXV-do-not-leak-9d1f"
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def make_client(settings: Settings, db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, Service(settings, db))) as client:
-        yield client
-
-
-@pytest.fixture
-def client(settings: Settings, db: Database) -> Iterator[TestClient]:
-    yield from make_client(settings, db)
 
 
 def job(**overrides: Any) -> dict[str, Any]:
@@ -448,7 +436,7 @@ def test_a_bulk_request_over_max_bulk_items_is_rejected_with_422_and_stores_noth
     settings: Settings, db: Database
 ) -> None:
     limited = settings.model_copy(update={"max_bulk_items": 3})
-    for client in make_client(limited, db):
+    with open_client(limited, db) as client:
         response = client.post("/api/jobs/bulk", json=[job(id=f"p{i}") for i in range(4)])
 
         assert response.status_code == 422
@@ -462,7 +450,7 @@ def test_a_body_over_max_body_bytes_is_rejected_with_413_even_when_sent_chunked(
 ) -> None:
     limited = settings.model_copy(update={"max_body_bytes": 2048})
     big = job(description="Python " * 600)
-    for client in make_client(limited, db):
+    with open_client(limited, db) as client:
         declared = client.post("/api/jobs", json=big)
         body = declared.request.content
         chunked = client.post(
@@ -495,7 +483,7 @@ def test_with_an_api_key_set_writes_need_the_right_x_api_key_and_reads_stay_open
 ) -> None:
     protected = settings.model_copy(update={"api_key": SecretStr(API_KEY)})
     responses = []
-    for client in make_client(protected, db):
+    with open_client(protected, db) as client:
         writes = [
             ("POST", "/api/jobs", job(id="p2")),
             ("PUT", "/api/jobs/p2", job()),

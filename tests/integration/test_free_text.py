@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,29 +15,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
 from jobsim import matching
-from jobsim.api.app import create_app
 from jobsim.api.ratelimit import RequestRate
 from jobsim.cli import main
 from jobsim.matching import MatchRequest, text_inputs
 from jobsim.postings.recipe import TITLE_MAX_CHARS
-from jobsim.service import Service
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Embedding, Posting, SimilarEntry, Task
 from jobsim.vector_recipe import VectorRecipe
 from tests.integration.test_api import CORPUS, create, create_corpus, ids, run_worker
+from tests.support.app_client import open_client
 
 PHRASE = "Senior Python backend developer, Django and PostgreSQL, payments"
-
-
-def open_client(settings: Settings, db: Database) -> TestClient:
-    return TestClient(create_app(settings, Service(settings, db)))
-
-
-@pytest.fixture
-def client(settings: Settings, db: Database) -> Iterator[TestClient]:
-    with open_client(settings, db) as client:
-        yield client
 
 
 def match(client: TestClient, text: str = PHRASE, **body: Any) -> dict[str, Any]:

@@ -25,21 +25,12 @@ from jobsim.storage.models import Worker as WorkerRow
 from jobsim.storage.types import utcnow
 from jobsim.testing import FakeEmbedder
 from jobsim.worker import Worker
+from tests.support.app_client import open_client
 
 DB_PASSWORD = "pw-Secret-4f1e-do-not-leak"
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def client_for(settings: Settings, db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, Service(settings, db))) as client:
-        yield client
-
-
-@pytest.fixture
-def client(settings: Settings, db: Database) -> Iterator[TestClient]:
-    yield from client_for(settings, db)
 
 
 def post_job(client: TestClient, title: str = "Backend Python Developer") -> str:
@@ -100,7 +91,8 @@ def unreachable_database(request: pytest.FixtureRequest, tmp_path: Path) -> Data
 def down_client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:
     db = unreachable_database(request, tmp_path)
     settings = Settings(database_url=db.url, embedder="fake:64", vector_views="full:1")
-    yield from client_for(settings, db)
+    with open_client(settings, db) as client:
+        yield client
     db.dispose()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -40,12 +40,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def client(settings: Settings, db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, Service(settings, db))) as client:
-        yield client
 
 
 def scrape(client: TestClient) -> Values:

@@ -6,14 +6,11 @@ the old vectors are pruned."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from jobsim.api.app import create_app
 from jobsim.cli import main
 from jobsim.errors import ValidationFailed
 from jobsim.model_switch import ModelSwitch
@@ -29,12 +26,6 @@ from tests.integration.test_api import CORPUS, create, create_corpus, similar
 from tests.support.chaos import assert_lists_match_oracle
 
 NEW = "fake:32"
-
-
-@pytest.fixture
-def client(settings: Settings, db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, Service(settings, db))) as client:
-        yield client
 
 
 def new_settings(settings: Settings) -> Settings:

@@ -6,31 +6,19 @@ are topped up with fallback postings as the seed does, marked `source: fallback`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from jobsim.api.app import create_app
-from jobsim.service import Service
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
 from tests.integration.test_api import create, create_corpus, ids, run_worker
+from tests.support.app_client import open_client
 
 SEED_KEYS = {"success", "data", "total", "method", "message"}
 # The item fields the seed selects ('title company location salary category postedAt') and _id.
 SEED_ITEM_KEYS = {"_id", "title", "company", "location", "salary", "category", "postedAt"}
-
-
-def open_client(settings: Settings, db: Database) -> TestClient:
-    return TestClient(create_app(settings, Service(settings, db)))
-
-
-@pytest.fixture
-def client(settings: Settings, db: Database) -> Iterator[TestClient]:
-    with open_client(settings, db) as client:
-        yield client
 
 
 def seed_request(client: TestClient, posting_id: str, **params: Any) -> dict[str, Any]:
