@@ -44,12 +44,11 @@ def tasks(db: Database) -> list[Task]:
         return list(session.scalars(select(Task).order_by(Task.id)))
 
 
-def test_sigterm_lets_a_batch_within_grace_finish_and_claims_nothing_more(
-    database_url: str, db: Database, tmp_path: Path
-) -> None:
-    create_postings(db, 12)
-    cluster = Cluster.create(tmp_path, database_url, shutdown_grace_seconds="10", **SETTINGS)
-    worker = cluster.start(CHAOS_EMBED_SECONDS="1.5")
+def sigterm_in_first_batch(cluster: Cluster, embed_seconds: float) -> tuple[int, float, float]:
+    """Start a worker whose embedding takes `embed_seconds`, SIGTERM it once it has claimed its
+    first batch, and wait for it: (exit code, time signalled, time stopped). Exit code 0 is
+    checked here."""
+    worker = cluster.start(CHAOS_EMBED_SECONDS=str(embed_seconds))
     try:
         wait_until(lambda: cluster.log.read("claim"), 60, "a claim")
         signalled = time.time()
@@ -59,6 +58,15 @@ def test_sigterm_lets_a_batch_within_grace_finish_and_claims_nothing_more(
     finally:
         worker.kill() if worker.alive() else None
     assert code == 0, worker.tail()
+    return code, signalled, stopped
+
+
+def test_sigterm_lets_a_batch_within_grace_finish_and_claims_nothing_more(
+    database_url: str, db: Database, tmp_path: Path
+) -> None:
+    create_postings(db, 12)
+    cluster = Cluster.create(tmp_path, database_url, shutdown_grace_seconds="10", **SETTINGS)
+    code, signalled, stopped = sigterm_in_first_batch(cluster, embed_seconds=1.5)
     claims = cluster.log.read("claim")
     first_batch = {c["task"] for c in claims if c["t"] < signalled}
     assert len(first_batch) == 4
@@ -85,16 +93,7 @@ def test_sigterm_past_the_grace_period_requeues_the_batch_without_losing_an_atte
 ) -> None:
     create_postings(db, 12)
     cluster = Cluster.create(tmp_path, database_url, shutdown_grace_seconds="1", **SETTINGS)
-    worker = cluster.start(CHAOS_EMBED_SECONDS="60")
-    try:
-        wait_until(lambda: cluster.log.read("claim"), 60, "a claim")
-        signalled = time.time()
-        worker.signal(signal.SIGTERM)
-        code = worker.popen.wait(timeout=30)
-        stopped = time.time()
-    finally:
-        worker.kill() if worker.alive() else None
-    assert code == 0, worker.tail()
+    code, signalled, stopped = sigterm_in_first_batch(cluster, embed_seconds=60)
     assert 0.9 <= stopped - signalled < 10
     claims = cluster.log.read("claim")
     assert [c for c in claims if c["t"] >= signalled] == []
