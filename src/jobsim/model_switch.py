@@ -106,14 +106,19 @@ class ModelSwitch:
         vectors only. Returns how many were embedded."""
         done = 0
         while batch := self._missing(batch_size):
-            vectors = self.vectorizer.vectors([self.vectorizer.inputs(p) for p in batch])
+            inputs = [self.vectorizer.inputs(p) for p in batch]
+            vectors = self.vectorizer.vectors(inputs)
             with self.db.write() as session:
                 tx = self.engine.begin(session)
-                for posting, vector in zip(batch, vectors, strict=True):
-                    current = session.get(Posting, posting.id)
-                    text = self.vectorizer.recipe.content_hash(posting)
-                    if current is not None and current.content_hash == text:
-                        self.engine.vector_prepared(tx, current, vector, text)
+                ids = [p.id for p in batch]
+                current = {
+                    p.id: p for p in session.scalars(select(Posting).where(Posting.id.in_(ids)))
+                }
+                for posting_id, text, vector in zip(ids, inputs, vectors, strict=True):
+                    # Stored only if the text it was made from is still the posting's.
+                    posting = current.get(posting_id)
+                    if posting is not None and posting.content_hash == text.content_hash:
+                        self.engine.vector_prepared(tx, posting, vector, text.content_hash)
                         done += 1
             self.engine.finish(tx)
             if progress is not None:

@@ -250,7 +250,6 @@ class Operations:
     def status(self) -> dict[str, Any]:
         with self.db.read() as session:
             postings = _postings_by_status(session)
-            _, embedded = embedded_counts(session, self.recipe.model)
             with_lists = session.scalar(
                 select(func.count()).where(
                     active_clause(), Posting.similar_computed_at.is_not(None)
@@ -261,7 +260,8 @@ class Operations:
             oldest = queue.oldest_queued_age_seconds(session)
             workers = _workers(session, self.settings)
             models = _model_rows(session, self.recipe.model)
-        active, current = postings["active"], embedded
+        active = postings["active"]
+        current = next(row.embedded for row in models if row.current)
         return {
             "embedder": self.recipe.embedder,
             "vector_model": self.recipe.model,
