@@ -1,29 +1,38 @@
 """Serving similar lists: the cached list filtered to listed postings, topped up with fallback
 postings when it is short, the category/location fallback while a posting is not embedded (or
 nothing listed is left), a recompute request when a list has run thin, the explanation of each
-item on request, and the seed's response shape for boards that read it."""
+item on request, and the seed's response shape for boards that read it.
+
+The HTTP route reads `SimilarReader.answer`: JSON-ready data, answered for the common case (an
+embedded posting whose cached list fills the page, without `explain`) from one query of plain
+columns, and otherwise by `for_posting`, the full path, whose pydantic answer it equals
+(tests/integration/test_serving_fast_path.py compares the two). Nothing is cached in the
+process: every answer reads the database, so an edit, a close, a delete, an expiry or a list
+change shows at once in every API process.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.util import ClauseAdapter
 
 from jobsim import queue
 from jobsim.explain import Explainer, Explanation, Side, load_vectors
 from jobsim.listing_types import scoring_config
-from jobsim.postings.embedded import is_embedded
+from jobsim.postings.embedded import current_vector, is_embedded
 from jobsim.postings.listed import is_listed, listed_clause
 from jobsim.postings.schema import LocationOut, PostingSummary, SalaryOut
 from jobsim.postings.writer import get_live
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
-from jobsim.storage.models import Posting, SimilarEntry
+from jobsim.storage.models import Embedding, Posting, SimilarEntry
 from jobsim.storage.types import utcnow
 from jobsim.vector_recipe import VectorRecipe
 
@@ -68,14 +77,18 @@ class SimilarItem(PostingSummary):
 
     @classmethod
     def scored(cls, other: Posting, score: float, semantic: float, context: float) -> SimilarItem:
-        return cls(
-            **dict(PostingSummary.of(other)),
-            score=round(score, 4),
-            percentage=round(score * 100),
-            semantic=round(semantic, 4),
-            context=round(context, 4),
-            source="semantic",
-        )
+        return cls(**dict(PostingSummary.of(other)), **score_parts(score, semantic, context))
+
+
+def score_parts(score: float, semantic: float, context: float) -> dict[str, Any]:
+    """A scored item's score fields, as every answer shows them."""
+    return {
+        "score": round(score, 4),
+        "percentage": round(score * 100),
+        "semantic": round(semantic, 4),
+        "context": round(context, 4),
+        "source": "semantic",
+    }
 
 
 class SimilarResponse(BaseModel):
@@ -94,6 +107,74 @@ class SimilarReader:
         self.db = db
         self.model = recipe.model
         self.explainer = Explainer(recipe.views, scoring_config(settings))
+        self._list_query = list_query(self.model)
+
+    def answer(
+        self,
+        posting_id: str,
+        filters: SimilarFilters = SimilarFilters(),
+        *,
+        listing_type: str = "job",
+    ) -> dict[str, Any]:
+        """`for_posting`'s answer as JSON-ready data (what `SimilarResponse` dumps to): the
+        common case from one query without building models, every other case through
+        `for_posting`."""
+        found = self._full_page(posting_id, filters, listing_type)
+        if found is not None:
+            return found
+        response = self.for_posting(posting_id, filters, listing_type=listing_type)
+        return response.model_dump(mode="json", by_alias=True)
+
+    def _full_page(
+        self, posting_id: str, filters: SimilarFilters, listing_type: str
+    ) -> dict[str, Any] | None:
+        """The answer when it is the cached list alone: the posting is embedded, at least
+        `min_fresh_results` entries are listed (so no recompute is due), the entries passing
+        the filters fill the page at least to the fill size (so no top-up), and nothing is
+        explained. None otherwise, and for an unknown posting (the full path answers those).
+
+        One query reads the posting, whether it is embedded, and its listed entries with the
+        columns an item shows; for_posting's rules decide the rest (same order, filters,
+        rounding; the listed rule as its SQL clause)."""
+        if filters.explain:
+            return None
+        with self.db.read() as session:
+            rows = (
+                session.connection()
+                .execute(
+                    self._list_query,
+                    {"posting_id": posting_id, "listing_type": listing_type, "now": utcnow()},
+                )
+                .all()
+            )
+        if not rows or rows[0].embedding is None:
+            return None
+        anchor = rows[0]
+        listed = [row for row in rows if row.id is not None]
+        if len(listed) < self.settings.min_fresh_results:
+            return None
+        data: list[dict[str, Any]] = []
+        for row in listed:
+            if len(data) == filters.limit:
+                break
+            if not passes(filters, anchor.anchor_company, anchor.anchor_city, row, score=row.score):
+                continue
+            item = summary(row)
+            item.update(score_parts(row.score, row.semantic, row.context), explanation=None)
+            data.append(item)
+        fill = self.settings.fill_short_lists if filters.fill is None else filters.fill
+        if not listed or len(data) < min(fill, filters.limit):
+            return None
+        computed = anchor.similar_computed_at
+        return {
+            "posting_id": posting_id,
+            "method": "semantic",
+            "total": len(data),
+            "data": data,
+            "message": None,
+            "computed_at": computed.isoformat() if computed else None,
+            "recompute_queued": False,
+        }
 
     def for_posting(
         self,
@@ -264,13 +345,106 @@ class SimilarReader:
 def _passes(
     filters: SimilarFilters, posting: Posting, other: Posting, score: float | None = None
 ) -> bool:
+    return passes(filters, posting.company, posting.city, other, score=score)
+
+
+class Candidate(Protocol):
+    """What the read filters look at in a listed posting (a row of `Posting` or of columns)."""
+
+    @property
+    def company(self) -> str | None: ...
+    @property
+    def city(self) -> str | None: ...
+    @property
+    def remote(self) -> bool: ...
+
+
+def passes(
+    filters: SimilarFilters,
+    company: str | None,
+    city: str | None,
+    other: Candidate,
+    *,
+    score: float | None = None,
+) -> bool:
+    """The read filters: may `other` (scored `score`, None unscored) appear in the list of a
+    posting of this company and city?"""
     if filters.min_score is not None and score is not None and score < filters.min_score:
         return False
-    if filters.exclude_same_company and same_value(posting.company, other.company):
+    if filters.exclude_same_company and same_value(company, other.company):
         return False
     if filters.remote_only and not other.remote:
         return False
-    return not (filters.same_city and not same_value(posting.city, other.city))
+    return not (filters.same_city and not same_value(city, other.city))
+
+
+# The columns an item shows, in PostingSummary's order (summary() builds the item from them).
+SUMMARY_COLUMNS = (
+    Posting.id,
+    Posting.title,
+    Posting.company,
+    Posting.category,
+    Posting.city,
+    Posting.region,
+    Posting.remote,
+    Posting.hybrid,
+    Posting.experience_level,
+    Posting.salary_min,
+    Posting.salary_max,
+    Posting.salary_currency,
+    Posting.created_at,
+)
+
+
+def summary(row: Any) -> dict[str, Any]:
+    """PostingSummary.of(posting) as JSON-ready data, from a row of SUMMARY_COLUMNS."""
+    return {
+        "id": row.id,
+        "title": row.title,
+        "company": row.company,
+        "category": row.category,
+        "location": {
+            "city": row.city,
+            "region": row.region,
+            "remote": row.remote,
+            "hybrid": row.hybrid,
+        },
+        "experience_level": row.experience_level,
+        "salary": {"min": row.salary_min, "max": row.salary_max, "currency": row.salary_currency},
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+def list_query(model: str) -> Select[Any]:
+    """A posting (`:posting_id` of `:listing_type`, not deleted) with its cached list, in one
+    statement: one row per entry whose posting is listed at `:now` (SUMMARY_COLUMNS and the
+    entry's score parts; None for an entry that is not listed), in the list's order, or one
+    row of None when the list is empty. Every row also carries the posting's company, city
+    and computed time, and `embedding`, which is None unless it is embedded for `model`."""
+    anchor = Posting.__table__.alias("anchor")
+    now: Any = bindparam("now")
+    return (
+        select(
+            anchor.c.company.label("anchor_company"),
+            anchor.c.city.label("anchor_city"),
+            anchor.c.similar_computed_at,
+            Embedding.posting_id.label("embedding"),
+            SimilarEntry.score,
+            SimilarEntry.semantic,
+            SimilarEntry.context,
+            *SUMMARY_COLUMNS,
+        )
+        .select_from(anchor)
+        .outerjoin(Embedding, ClauseAdapter(anchor).traverse(current_vector(model)))
+        .outerjoin(SimilarEntry, SimilarEntry.posting_id == anchor.c.id)
+        .outerjoin(Posting, and_(Posting.id == SimilarEntry.similar_id, listed_clause(now)))
+        .where(
+            anchor.c.id == bindparam("posting_id"),
+            anchor.c.listing_type == bindparam("listing_type"),
+            anchor.c.is_deleted.is_(False),
+        )
+        .order_by(SimilarEntry.score.desc(), SimilarEntry.similar_id)
+    )
 
 
 def same_value(a: str | None, b: str | None) -> bool:
@@ -303,28 +477,6 @@ class SeedSimilarItem(BaseModel):
     source: Source
     explanation: Explanation | None = None
 
-    @classmethod
-    def of(cls, item: SimilarItem, method: str) -> SeedSimilarItem:
-        score, percentage = item.score, item.percentage
-        if method == "semantic" and score is None:
-            # The seed scores what it found without a cached score as 0 (`matchData?.score
-            # || 0`), so its similarity bars always get a number; `source` tells them apart.
-            score, percentage = 0.0, 0
-        return cls(
-            id=item.id,
-            title=item.title,
-            company=item.company,
-            category=item.category,
-            location=item.location,
-            salary=item.salary,
-            experience_level=item.experience_level,
-            posted_at=item.created_at,
-            similarity_score=score,
-            similarity_percentage=percentage,
-            source=item.source,
-            explanation=item.explanation,
-        )
-
 
 class SeedSimilarResponse(BaseModel):
     """`?format=seed`: the original board's response, `{success, data, total, method, message}`."""
@@ -335,11 +487,38 @@ class SeedSimilarResponse(BaseModel):
     method: Literal["semantic", "fallback"]
     message: str | None
 
-    @classmethod
-    def of(cls, response: SimilarResponse) -> SeedSimilarResponse:
-        return cls(
-            data=[SeedSimilarItem.of(item, response.method) for item in response.data],
-            total=response.total,
-            method=response.method,
-            message=response.message,
-        )
+
+def seed_answer(answer: dict[str, Any]) -> dict[str, Any]:
+    """`?format=seed`: jobsim's answer (`SimilarReader.answer`) in SeedSimilarResponse's shape,
+    as JSON-ready data by alias."""
+    method = answer["method"]
+    return {
+        "success": True,
+        "data": [seed_item(item, method) for item in answer["data"]],
+        "total": answer["total"],
+        "method": method,
+        "message": answer["message"],
+    }
+
+
+def seed_item(item: dict[str, Any], method: str) -> dict[str, Any]:
+    """One item of jobsim's answer as SeedSimilarItem shows it."""
+    score, percentage = item["score"], item["percentage"]
+    if method == "semantic" and score is None:
+        # The seed scores what it found without a cached score as 0 (`matchData?.score
+        # || 0`), so its similarity bars always get a number; `source` tells them apart.
+        score, percentage = 0.0, 0
+    return {
+        "_id": item["id"],
+        "title": item["title"],
+        "company": item["company"],
+        "category": item["category"],
+        "location": item["location"],
+        "salary": item["salary"],
+        "experienceLevel": item["experience_level"],
+        "postedAt": item["created_at"],
+        "similarityScore": score,
+        "similarityPercentage": percentage,
+        "source": item["source"],
+        "explanation": item["explanation"],
+    }

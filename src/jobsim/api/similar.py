@@ -7,8 +7,9 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic_core import to_json
 
 from jobsim import metrics
 from jobsim.api.deps import get_service
@@ -20,12 +21,13 @@ from jobsim.errors import ConfigurationError, PermanentError, TransientError, sa
 from jobsim.matching import MatchRequest, MatchResponse
 from jobsim.postings.schema import ID_PATTERN
 from jobsim.service import Service
-from jobsim.serving import SeedSimilarResponse, SimilarFilters, SimilarResponse
+from jobsim.serving import SeedSimilarResponse, SimilarFilters, SimilarResponse, seed_answer
 
 router = APIRouter(prefix="/api/jobs", tags=["similar"])
 ServiceDep = Annotated[Service, Depends(get_service)]
 Explain = Annotated[bool, Query(description="explain each item: score parts, views, shared fields")]
 MATCH_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "the body is not JSON"},
     413: {"model": ErrorResponse},
     422: {"model": ErrorResponse},
     429: {"model": ErrorResponse, "description": "too many matches; see Retry-After"},
@@ -65,12 +67,19 @@ async def similar_postings(
             "message} with _id, similarityScore and similarityPercentage on each item",
         ),
     ] = "jobsim",
-) -> SimilarResponse | SeedSimilarResponse:
+) -> Response:
     filters = SimilarFilters(
         limit, min_score, exclude_same_company, remote_only, same_city, fill, explain
     )
-    answer = await measured_similar(service, posting_id, filters, listing_type="job")
-    return SeedSimilarResponse.of(answer) if response_format == "seed" else answer
+    # The answer is JSON-ready data in the documented shape (SimilarReader.answer), rendered
+    # as it is: validating it against the response model again would cost more than reading it.
+    started = time.perf_counter()
+    answer = await run_in_threadpool(
+        service.similar.answer, posting_id, filters, listing_type="job"
+    )
+    count_similar(answer["method"], started)
+    body = seed_answer(answer) if response_format == "seed" else answer
+    return Response(to_json(body), media_type="application/json")
 
 
 async def measured_similar(
@@ -81,9 +90,14 @@ async def measured_similar(
     answer = await run_in_threadpool(
         service.similar.for_posting, posting_id, filters, listing_type=listing_type
     )
-    metrics.inc(metrics.SIMILAR_REQUESTS, method=answer.method)
-    metrics.observe(metrics.SIMILAR_LATENCY, time.perf_counter() - started, method=answer.method)
+    count_similar(answer.method, started)
     return answer
+
+
+def count_similar(method: str, started: float) -> None:
+    """A similar list answered by `method`, counted and timed (since `started`) for /metrics."""
+    metrics.inc(metrics.SIMILAR_REQUESTS, method=method)
+    metrics.observe(metrics.SIMILAR_LATENCY, time.perf_counter() - started, method=method)
 
 
 def match_allowance(request: Request) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -14,9 +16,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from jobsim.cli.base import Context, main, make_embedder, pass_context
+from jobsim.logs import configure_logging
+from jobsim.settings import Settings
 from jobsim.storage import migrate
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from jobsim.listing_types.business import BusinessOut
     from jobsim.postings.schema import PostingOut
     from jobsim.service import Service
@@ -69,21 +75,77 @@ def worker(context: Context, burst: bool, batch_size: int | None) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="API processes sharing the port (uvicorn workers); about one per core.",
+)
 @click.option("--with-worker", is_flag=True, help="Also run a worker in this process.")
 @pass_context
-def serve(context: Context, host: str, port: int, with_worker: bool) -> None:
+def serve(context: Context, host: str, port: int, workers: int, with_worker: bool) -> None:
     """Serve the HTTP API."""
     import uvicorn
 
     from jobsim.api.app import create_app
 
     settings = context.settings
+    if workers > 1:
+        if with_worker:
+            raise click.UsageError(
+                "--with-worker runs a worker inside a single API process; with --workers, "
+                "run `jobsim worker` beside the API"
+            )
+        context.service()  # checked once, here: the settings, the schema, the vector recipe
+        context.close()
+        # uvicorn starts each process afresh and builds its app there (served_app): the
+        # options given here reach them as the JOBSIM_ variables they stand for.
+        os.environ.update({f"JOBSIM_{k.upper()}": str(v) for k, v in context.overrides.items()})
+        _serve_processes(host, port, workers, settings.log_level.lower())
+        return
     service = context.service()
     # The worker lives in the app's lifespan: uvicorn ends the process right after its own
     # shutdown (re-raising SIGTERM), so code after uvicorn.run would never run.
     worker = (lambda: _embedded_worker(context)) if with_worker else None
     app = create_app(settings, service, alongside=worker)
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
+
+
+def _serve_processes(host: str, port: int, workers: int, log_level: str) -> None:
+    """`uvicorn.run(..., workers=N)` with one change: the listening socket is declared TCP.
+    uvicorn binds it with protocol 0, which the accepted connections inherit, and asyncio only
+    sets TCP_NODELAY on a socket that says it is TCP; without it every keep-alive answer after
+    the first waits about 40 ms for the client's delayed ACK (Kludex/uvicorn#3149)."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        f"{__name__}:served_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )
+    bound = config.bind_socket()
+    listener = socket.socket(bound.family, bound.type, socket.IPPROTO_TCP, bound.detach())
+    try:
+        Multiprocess(config, sockets=[listener]).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        listener.close()
+
+
+def served_app() -> FastAPI:
+    """The app of one process of `jobsim serve --workers N`, called by uvicorn in each: the
+    settings from the environment, the service built (and disposed of) by the app itself."""
+    from jobsim.api.app import create_app
+
+    settings = Settings()
+    configure_logging(settings.log_level, fmt=settings.log_format)
+    return create_app(settings)
 
 
 @contextmanager
