@@ -334,6 +334,129 @@ def test_an_expired_lease_on_the_last_attempt_dead_letters_the_task(
     assert "lease expired" in stored.last_error
 
 
+def _expire(db: Database, clock: ManualClock, tasks: list[queue.ClaimedTask]) -> None:
+    """The worker holding `tasks` is killed: nothing settles them, their lease runs out."""
+    clock.advance(0.25)
+    assert all(_task(db, t.id).lease_token == t.token for t in tasks)
+
+
+def test_a_lease_lost_in_a_batch_is_refunded_and_never_dead_letters_an_innocent_task(
+    db: Database, clock: ManualClock
+) -> None:
+    _enqueue(db, "p1", "p2", "p3", max_attempts=2, clock=clock)
+    for kill in range(2):  # their batch killed twice: every attempt used, were they counted
+        batch = queue.claim(db, f"w{kill}", limit=10, lease_seconds=0.1, clock=clock)
+        assert len(batch) == 3, kill
+        assert {t.attempts for t in batch} == {1}, kill
+        assert batch[0].token.endswith(queue.BATCH)
+        _expire(db, clock, batch)
+    # Lost twice: suspects now, each claimed alone; none was dead-lettered.
+    suspects = [_claim_one(db, f"s{n}", lease=0.1, clock=clock) for n in range(3)]
+    assert sorted(t.posting_id for t in suspects) == ["p1", "p2", "p3"]
+    assert {t.attempts for t in suspects} == {1}  # both batch losses refunded
+    assert not any(t.token.endswith(queue.BATCH) for t in suspects)
+    with db.write() as session:
+        done = queue.complete(session, suspects[0].token, [suspects[0].id])
+    assert done == {suspects[0].id}
+    # A suspect lost while claimed alone may be the poison: that attempt counts.
+    _expire(db, clock, suspects[1:])
+    again = [_claim_one(db, f"t{n}", lease=60, clock=clock) for n in range(2)]
+    assert {t.attempts for t in again} == {2}
+    assert queue.claim(db, "idle", limit=10, clock=clock) == []
+    assert [t.state for t in _tasks(db)] == [queue.SUCCEEDED, queue.RUNNING, queue.RUNNING]
+
+
+def test_a_batch_lost_on_its_last_attempt_is_claimed_again_not_dead_lettered(
+    db: Database, clock: ManualClock
+) -> None:
+    _enqueue(db, "p1", "p2", max_attempts=1, clock=clock)
+    batch = queue.claim(db, "w1", limit=10, lease_seconds=0.1, clock=clock)
+    assert [t.attempts for t in batch] == [1, 1]  # the last attempt of each
+    _expire(db, clock, batch)
+    again = queue.claim(db, "w2", limit=10, lease_seconds=60, clock=clock)
+    assert sorted(t.id for t in again) == sorted(t.id for t in batch)
+    assert [t.attempts for t in again] == [1, 1]
+    assert {t.state for t in _tasks(db)} == {queue.RUNNING}
+
+
+def test_an_orphan_is_claimed_before_suspects_and_a_suspect_is_claimed_alone(
+    db: Database, clock: ManualClock
+) -> None:
+    _enqueue(db, "o1", "o2", clock=clock)
+    orphans = queue.claim(db, "w1", limit=2, lease_seconds=1.0, clock=clock)
+    _enqueue(db, "s1", "s2", "s3", clock=clock)
+    for worker in ("w2", "w3"):  # lost twice: suspects
+        _expire(db, clock, queue.claim(db, worker, limit=3, lease_seconds=0.1, clock=clock))
+    clock.advance(0.6)  # w1 is lost too: o1 and o2 are ordinary orphans, lost once
+    assert all(_task(db, t.id).lease_token == t.token for t in orphans)
+    _enqueue(db, "q1", clock=clock)
+    first = queue.claim(db, "w4", limit=10, lease_seconds=60, clock=clock)
+    assert sorted(t.posting_id for t in first) == ["o1", "o2", "q1"]
+    assert {t.attempts for t in first} == {1}
+    for n in range(3):
+        alone = queue.claim(db, f"x{n}", limit=10, lease_seconds=60, clock=clock)
+        assert len(alone) == 1 and alone[0].posting_id.startswith("s"), alone
+        assert alone[0].attempts == 1 and not alone[0].token.endswith(queue.BATCH)
+    assert queue.claim(db, "idle", limit=10, clock=clock) == []
+
+
+def test_a_task_that_kills_every_worker_is_dead_lettered_and_its_batch_mates_complete(
+    db: Database, clock: ManualClock
+) -> None:
+    ids = [f"p{n}" for n in range(12)]
+    _enqueue(db, *ids, max_attempts=3, clock=clock)
+    crashes = 0
+    for turn in range(60):
+        batch = queue.claim(db, f"w{turn}", limit=5, lease_seconds=0.1, clock=clock)
+        if not batch:
+            break
+        if any(t.posting_id == "p3" for t in batch):
+            crashes += 1  # the poison kills the process: the whole batch's lease runs out
+            _expire(db, clock, batch)
+            continue
+        with db.write() as session:
+            queue.complete(session, batch[0].token, [t.id for t in batch])
+    tasks = {t.posting_id: t for t in _tasks(db)}
+    poison = tasks.pop("p3")
+    assert poison.state == queue.FAILED
+    assert poison.attempts == poison.max_attempts == 3
+    assert poison.last_error is not None and "last attempt" in poison.last_error
+    assert {t.state for t in tasks.values()} == {queue.SUCCEEDED}
+    assert max(t.attempts for t in tasks.values()) == 1  # the batch mates lost no attempt
+    assert crashes == 2 + 3  # two in a batch (refunded), then three alone (counted)
+
+
+def test_an_orphan_with_a_newer_pending_task_of_its_posting_is_retired_not_claimed_again(
+    db: Database, clock: ManualClock
+) -> None:
+    _enqueue(db, "p1", "p2", clock=clock)
+    old = queue.claim(db, "killed", limit=10, lease_seconds=0.1, clock=clock)
+    _enqueue(db, "p1", clock=clock)  # p1 edited while its task runs: a newer task
+    newer = queue.claim(db, "w2", limit=10, lease_seconds=60, clock=clock)
+    assert [t.posting_id for t in newer] == ["p1"]
+    _expire(db, clock, old)  # the first worker is killed; the newer p1 task still runs
+    again = queue.claim(db, "w3", limit=10, lease_seconds=60, clock=clock)
+    # Claimed again, the old p1 task would embed and store p1 beside the newer one.
+    assert [t.posting_id for t in again] == ["p2"]
+    retired = _task(db, next(t.id for t in old if t.posting_id == "p1"))
+    assert retired.state == queue.SUCCEEDED
+    assert retired.last_error is not None and retired.last_error.startswith("superseded")
+    assert _task(db, newer[0].id).lease_token == newer[0].token  # the newer one untouched
+
+
+def test_of_two_orphans_of_one_posting_the_newer_is_claimed_again(
+    db: Database, clock: ManualClock
+) -> None:
+    _enqueue(db, "p1", clock=clock)
+    old = _claim_one(db, "killed-1", lease=0.1, clock=clock)
+    _enqueue(db, "p1", clock=clock)
+    newer = _claim_one(db, "killed-2", lease=0.1, clock=clock)
+    _expire(db, clock, [old, newer])
+    again = queue.claim(db, "w3", limit=10, lease_seconds=60, clock=clock)
+    assert [t.id for t in again] == [newer.id]
+    assert _task(db, old.id).state == queue.SUCCEEDED
+
+
 def test_still_held_reports_only_the_tasks_the_token_holds(db: Database) -> None:
     _enqueue(db, "p1", "p2")
     batch = queue.claim(db, "w1", limit=2, lease_seconds=60)

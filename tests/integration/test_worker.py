@@ -238,9 +238,10 @@ def assert_lists_exact(
             score = ws * semantic + wc * context
             if score >= settings.min_score:
                 expected.append((score, other, semantic, context))
-        expected.sort(key=lambda item: -item[0])
+        # Equal scores (to float32 precision) may come in either order: ties are read by id.
+        expected.sort(key=lambda item: (-round(item[0], 6), item[1]))
         expected = expected[: settings.top_n]
-        actual = sorted(lists[pid], key=lambda e: -e.score)
+        actual = sorted(lists[pid], key=lambda e: (-round(e.score, 6), e.similar_id))
         assert [e.similar_id for e in actual] == [item[1] for item in expected], pid
         for entry, (score, _, semantic, context) in zip(actual, expected, strict=True):
             assert entry.semantic == pytest.approx(semantic, abs=1e-5)
@@ -656,7 +657,7 @@ def test_a_batch_whose_lease_was_stolen_mid_embedding_writes_nothing_for_those_t
     assert stolen.state == queue.RUNNING
     assert stolen.lease_owner == "thief"
     assert stolen.lease_token == embedder.stolen[0].token
-    assert stolen.attempts == 2
+    assert stolen.attempts == 1  # its lease was lost in a batch: refunded (queue.claim)
     assert get_posting(db, "py-munich").similar_computed_at is None
     for posting_id in ("py-berlin", "data-eng"):
         assert only_task(db, posting_id).state == queue.SUCCEEDED

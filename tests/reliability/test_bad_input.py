@@ -2,7 +2,7 @@
 whole (with and without Content-Length), over-long fields and lists get 422, invalid UTF-8, deep
 nesting, NaN and huge `limit` values are rejected cleanly (4xx in the API's error shape, never a
 5xx), and the vector check never lets NaN, infinities or a zero vector through (hypothesis).
-The schemathesis sweep of the whole OpenAPI schema is not written yet."""
+The schemathesis sweep of the whole OpenAPI schema is test_schemathesis.py."""
 
 from __future__ import annotations
 

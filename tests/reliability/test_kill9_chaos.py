@@ -79,9 +79,10 @@ def test_kill9_chaos_loses_nothing_duplicates_nothing_and_lists_stay_exact(
     cluster = Cluster.create(
         tmp_path, database_url, **{**WORKER_SETTINGS, "batch_size": "8" if short else "32"}
     )
-    # Each embedding call takes a moment, so kills land inside batches and orphan their tasks.
-    # Slow enough that the kills land inside batches: the pipeline itself takes milliseconds.
-    cluster.extra_env["CHAOS_EMBED_SECONDS"] = "1.0" if short else "0.05"
+    # Each embedding call takes a moment, so kills land inside batches and orphan their tasks:
+    # the pipeline itself takes milliseconds. At 0.05 s a batch of 32 was in hand so briefly
+    # that a scale-2 run sometimes orphaned nothing in its 4 kills.
+    cluster.extra_env["CHAOS_EMBED_SECONDS"] = "1.0" if short else "0.25"
     for _ in range(workers):
         cluster.start()
     started = time.monotonic()
@@ -102,7 +103,11 @@ def test_kill9_chaos_loses_nothing_duplicates_nothing_and_lists_stay_exact(
                         PostingPatch(description=f"Edited {edits} for {posting_id}: python sql"),
                     )
                 edits += 1
-            victim = rng.choice(cluster.running())
+            # One of them, one that holds tasks when there is one: an idle victim orphans
+            # nothing, and at scale > 1 (fast batches) most kills would prove nothing.
+            running = cluster.running()
+            busy = [w for w in running if held_by(db, w.id)]
+            victim = rng.choice(busy or running)
             killed_at = victim.kill()
             time.sleep(0.1)  # a commit already sent by the victim lands before we look
             kills.append((victim.id, killed_at, held_by(db, victim.id)))
@@ -126,7 +131,9 @@ def test_kill9_chaos_loses_nothing_duplicates_nothing_and_lists_stay_exact(
         vectors = dict(session.execute(select(Embedding.posting_id, Embedding.content_hash)).all())
     states = Counter(t.state for t in tasks)
     assert states.get(queue.QUEUED, 0) == 0 and states.get(queue.RUNNING, 0) == 0
-    assert states.get(queue.FAILED, 0) == 0, [t.last_error for t in tasks if t.state == "failed"]
+    assert states.get(queue.FAILED, 0) == 0, [
+        (t.posting_id, t.attempts, t.last_error) for t in tasks if t.state == "failed"
+    ]
     assert {pid: h for pid, (h, _) in current.items()} == vectors  # all embedded, latest text
 
     stored = cluster.log.read("stored")
@@ -136,16 +143,32 @@ def test_kill9_chaos_loses_nothing_duplicates_nothing_and_lists_stay_exact(
 
     # Every task a killed worker held was claimed again within lease + poll + 5 s. A task whose
     # lease was lost twice in a row is a suspect (it may be what kills its workers) and is
-    # claimed alone, one per claim (jobsim.queue.claim): suspects of one kill queue behind each
-    # other, so they get 0.5 s more per suspect reclaimed in the run.
+    # claimed alone, one per claim, after the ordinary orphans (jobsim.queue.claim): suspects
+    # queue behind each other, so they get 0.5 s more per suspect reclaimed in the run; an
+    # ordinary orphan never waits behind them.
     claims = cluster.log.read("claim")
     batch_size = Counter(c["token"] for c in claims)
+    claims_before: dict[int, list[float]] = {}
+    for c in claims:
+        claims_before.setdefault(c["task"], []).append(c["t"])
     bound = LEASE + POLL + 5
     delays: list[float] = []
     suspect_delays: list[float] = []
     unlogged = 0
+    # An orphan that a newer task of its posting (an edit) supersedes is retired by the next
+    # claim instead of claimed again (jobsim.queue.claim); it is settled within the same bound.
+    retired = {
+        t.id: t.finished_at.timestamp()
+        for t in tasks
+        if t.last_error and t.last_error.startswith("superseded") and t.finished_at
+    }
+    retired_orphans = 0
     for victim_id, killed_at, orphans in kills:
         for task_id in orphans:
+            if task_id in retired:
+                retired_orphans += 1
+                delays.append(retired[task_id] - killed_at)
+                continue
             later = [
                 c
                 for c in claims
@@ -155,7 +178,8 @@ def test_kill9_chaos_loses_nothing_duplicates_nothing_and_lists_stay_exact(
                 unlogged += 1  # its claimer was killed before it could log the claim
                 continue
             first = min(later, key=lambda c: c["t"])
-            suspect = batch_size[first["token"]] == 1 and first["attempt"] >= 3
+            earlier = sum(1 for t in claims_before[task_id] if t < first["t"])
+            suspect = batch_size[first["token"]] == 1 and earlier >= 2
             (suspect_delays if suspect else delays).append(first["t"] - killed_at)
     orphan_count = sum(len(k[2]) for k in kills)
     assert orphan_count > 0, "no kill landed inside a batch: the scenario proved nothing"
@@ -183,6 +207,7 @@ def test_kill9_chaos_loses_nothing_duplicates_nothing_and_lists_stay_exact(
         kills=len(kills),
         edits=edits,
         orphaned_tasks=orphan_count,
+        retired_orphans=retired_orphans,
         max_reclaim_s=round(max(delays, default=0.0), 2),
         suspects_claimed_alone=len(suspect_delays),
         max_suspect_reclaim_s=round(max(suspect_delays, default=0.0), 2),
@@ -190,6 +215,7 @@ def test_kill9_chaos_loses_nothing_duplicates_nothing_and_lists_stay_exact(
         stored=len(stored),
         duplicates=len(duplicates),
         tasks=dict(states),
+        max_task_attempts=max(t.attempts for t in tasks),
         drain_s=round(elapsed, 1),
         lists_checked=len(lists),
         oracle_s=round(time.monotonic() - oracle_started, 1),

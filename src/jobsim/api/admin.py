@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
 
 from jobsim.admin import ActionResult
 from jobsim.api.deps import get_service
@@ -20,7 +20,7 @@ from jobsim.runtime_settings import LogLevelName
 from jobsim.service import Service
 
 ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorResponse} for code in (401, 404, 422, 429, 503)
+    code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 422, 429, 503)
 }
 router = APIRouter(prefix="/api/admin", tags=["admin"], responses=ERRORS)
 ServiceDep = Annotated[Service, Depends(get_service)]
@@ -28,12 +28,27 @@ Who = Annotated[str, Depends(require_admin)]
 TaskId = Annotated[int, Path(ge=1, le=2**62)]
 
 
+def _json_integer(value: object) -> object:
+    """A JSON Schema integer: a number without a fraction (41466.0 too), but not true/false or
+    "5", which pydantic's lax mode took for numbers ([true] was task [1])."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    return value
+
+
+# At most 2**53 - 1, the largest integer a JSON number holds exactly (an id past 64 bits was a
+# 500 from the driver).
+JsonTaskId = Annotated[int, Field(ge=1, le=2**53 - 1), BeforeValidator(_json_integer)]
+
+
 class RetryBody(BaseModel):
-    ids: list[int] | None = Field(None, max_length=1000, description="none: every dead letter")
+    ids: list[JsonTaskId] | None = Field(
+        None, max_length=1000, description="none: every dead letter"
+    )
 
 
 class ClearBody(BaseModel):
-    older_than_days: float = Field(ge=0, le=3650)
+    older_than_days: float = Field(ge=0, le=3650, strict=True)  # a number; not true or "5"
 
 
 class EnqueueBody(BaseModel):

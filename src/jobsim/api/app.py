@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobsim import __version__, language
@@ -205,6 +206,31 @@ def _error(
     return JSONResponse(body, status_code=status)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """A 405's Allow header (RFC 9110): every method some route answers on this path, found by
+    asking the routes (Route.matches) as for a request with that method. The router's own names
+    only the first route that matched the path, so GET /api/jobs hid POST /api/jobs."""
+    path = {
+        "type": "http",
+        "path": request.scope["path"],
+        "root_path": request.scope.get("root_path", ""),
+        "headers": [],
+        "query_string": b"",
+    }
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**path, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_request_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -230,8 +256,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(404, "not_found", str(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, "http_error", str(exc.detail))
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = _error(exc.status_code, "http_error", str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            response.headers["Allow"] = _allowed_methods(request)
+        return response
 
     @app.exception_handler(OperationalError)
     async def on_database_unavailable(_: Request, exc: OperationalError) -> JSONResponse:

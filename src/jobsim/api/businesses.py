@@ -114,7 +114,12 @@ async def get_business(business_id: BusinessId, service: ServiceDep) -> Business
     return await run_in_threadpool(service.businesses.get, business_id)
 
 
-@router.put("/{business_id}", response_model=BusinessOut, responses=ERRORS, dependencies=WRITE)
+@router.put(
+    "/{business_id}",
+    response_model=BusinessOut,
+    responses={201: {"model": BusinessOut, "description": "created"}, **ERRORS},
+    dependencies=WRITE,
+)
 async def replace_business(
     business_id: BusinessId, data: BusinessIn, service: ServiceDep, response: Response
 ) -> BusinessOut:

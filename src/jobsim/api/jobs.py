@@ -19,10 +19,12 @@ router = APIRouter(prefix="/api/jobs", tags=["postings"])
 ServiceDep = Annotated[Service, Depends(get_service)]
 PostingId = Annotated[str, Path(pattern=ID_PATTERN, max_length=64)]
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "the body is not JSON"},
     401: {"model": ErrorResponse},
     404: {"model": ErrorResponse},
     413: {"model": ErrorResponse},
     422: {"model": ErrorResponse},
+    503: {"model": ErrorResponse, "description": "the database is unavailable; see Retry-After"},
 }
 WRITE = [Depends(require_api_key)]
 
@@ -94,7 +96,12 @@ async def get_posting(posting_id: PostingId, service: ServiceDep) -> PostingOut:
     return await run_in_threadpool(service.postings.get, posting_id)
 
 
-@router.put("/{posting_id}", response_model=PostingOut, responses=ERRORS, dependencies=WRITE)
+@router.put(
+    "/{posting_id}",
+    response_model=PostingOut,
+    responses={201: {"model": PostingOut, "description": "created"}, **ERRORS},
+    dependencies=WRITE,
+)
 async def replace_posting(
     posting_id: PostingId, data: PostingIn, service: ServiceDep, response: Response
 ) -> PostingOut:

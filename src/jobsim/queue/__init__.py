@@ -8,6 +8,7 @@ what an operator reads (counts, ages, throughput, tasks); operator.py is what an
 from __future__ import annotations
 
 from jobsim.queue.core import (
+    BATCH,
     EMBED,
     FAILED,
     KINDS,
@@ -51,6 +52,7 @@ from jobsim.queue.reports import (
 )
 
 __all__ = [
+    "BATCH",
     "EMBED",
     "FAILED",
     "KINDS",

@@ -71,7 +71,7 @@ def release_leases_of(
     session: Session, owners: Sequence[str], *, clock: Clock = system_clock
 ) -> int:
     """Expire the leases dead workers held, so the next claim takes their tasks at once (the
-    attempt counts, as for any lost worker)."""
+    attempt counts as for any lost lease: only for a task its worker had claimed alone)."""
     if not owners:
         return 0
     now = clock()
