@@ -75,6 +75,8 @@ class BatchProcessor:
 
     def process(self, tasks: Sequence[queue.ClaimedTask], report: BatchReport) -> None:
         plan = self._plan(tasks)
+        if plan.to_embed:
+            self.vectorizer.prime_from(self.db)
         vectors, failures = self._embed(plan.to_embed)
         for posting_ids, error in failures:
             failed = [t for pid in posting_ids for t in plan.tasks_by_posting.pop(pid)]

@@ -105,6 +105,7 @@ class ModelSwitch:
         """Embed every active listing that has no current vector for the new model; store the
         vectors only. Returns how many were embedded."""
         done = 0
+        self.vectorizer.prime_from(self.db)
         while batch := self._missing(batch_size):
             inputs = [self.vectorizer.inputs(p) for p in batch]
             vectors = self.vectorizer.vectors(inputs)

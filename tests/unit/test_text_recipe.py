@@ -95,13 +95,15 @@ def make_posting(**overrides: Any) -> Posting:
     return Posting(**values)
 
 
-def test_the_default_recipe_puts_title_category_skills_requirements_then_description() -> None:
+def test_the_default_recipe_puts_title_category_description_requirements_then_skills() -> None:
+    # The skills are in the title view; in the full view they come last, after the text
+    # that describes the job (300 characters leave little room after it).
     assert DEFAULT_RECIPE.build(make_posting()) == (
         "Senior Python Engineer\n"
         "Category: Engineering\n"
-        "Skills: python, sql\n"
+        "Build data pipelines & APIs.\n"
         "Requirements: 5 years Python. SQL\n"
-        "Build data pipelines & APIs."
+        "Skills: python, sql"
     )
 
 
@@ -135,9 +137,21 @@ def test_the_recipe_truncates_long_texts_to_its_budget() -> None:
 
 def test_the_content_hash_is_the_sha256_of_full_text_title_text_and_language() -> None:
     posting = make_posting()
-    inputs = posting_inputs(DEFAULT_RECIPE, posting)
+    keeping = TextRecipe(weigh_boilerplate=False)
+    inputs = posting_inputs(keeping, posting)
     joined = f"{inputs.full_text}\x1f{inputs.title_text}\x1f{inputs.language}"
-    assert content_hash(DEFAULT_RECIPE, posting) == hashlib.sha256(joined.encode()).hexdigest()
+    assert content_hash(keeping, posting) == hashlib.sha256(joined.encode()).hexdigest()
+
+
+def test_weighing_boilerplate_hashes_the_whole_description_too() -> None:
+    # The whole description sets the view weights, text past the cut included.
+    long = "Build data pipelines & APIs. " * 30
+    base = content_hash(DEFAULT_RECIPE, make_posting(description=long))
+    assert content_hash(DEFAULT_RECIPE, make_posting(description=long + "Kafka.")) != base
+    keeping = TextRecipe(weigh_boilerplate=False)
+    assert content_hash(keeping, make_posting(description=long)) == content_hash(
+        keeping, make_posting(description=long + "Kafka.")
+    )
 
 
 def test_the_content_hash_is_stable_across_builds_and_ignores_markup_only_changes() -> None:

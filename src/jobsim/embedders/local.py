@@ -41,7 +41,12 @@ def load_sentence_transformer(model: str, device: str = "cpu") -> Any:
     source = bundled_model_path(model)
     try:
         from sentence_transformers import SentenceTransformer
-
+    except ImportError:
+        raise PermanentError(
+            f"local model {model!r} needs sentence-transformers and torch: "
+            'pip install "jobsim[sentence-transformers]"'
+        ) from None
+    try:
         if source is not None:
             # The bundled weights are complete; never let the hub try the network for them.
             return SentenceTransformer(source, device=device, local_files_only=True)

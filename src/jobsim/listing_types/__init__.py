@@ -7,6 +7,8 @@ what is registered here.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from jobsim.listing_types.base import ListingType
 from jobsim.listing_types.business import BUSINESS
 from jobsim.listing_types.job import JOB
@@ -28,4 +30,4 @@ def scoring_config(settings: Settings) -> ScoringConfig:
 def with_type_recipes(recipe: TextRecipe) -> TextRecipe:
     """`recipe` (the job postings' one) knowing the text recipe of every other type."""
     own = tuple((name, kind.text) for name, kind in LISTING_TYPES.items() if kind.text is not None)
-    return TextRecipe(recipe.fields, recipe.title_repeat, recipe.max_chars, by_type=own)
+    return replace(recipe, by_type=own)

@@ -27,9 +27,12 @@ class TextRecipe:
     own fields; a posting of a type not named there is read with this recipe.
     """
 
-    fields: tuple[str, ...] = ("title", "category", "tags", "requirements", "description")
+    fields: tuple[str, ...] = ("title", "category", "description", "requirements", "tags")
     title_repeat: int = 1
-    max_chars: int = 700
+    max_chars: int = 300
+    # Weigh the full view by the share of the description that is not boilerplate
+    # (jobsim.boilerplate, jobsim.vectorizer.view_weights).
+    weigh_boilerplate: bool = True
     by_type: tuple[tuple[str, TextRecipe], ...] = field(default=(), compare=False)
 
     def for_type(self, listing_type: str) -> TextRecipe:
@@ -38,6 +41,8 @@ class TextRecipe:
     def fingerprint(self) -> str:
         """Short stable id of this recipe, part of the vector model name when not the default."""
         spec = f"{','.join(self.fields)}|{self.title_repeat}|{self.max_chars}"
+        if self.weigh_boilerplate:
+            spec += "|boilerplate"
         return hashlib.sha256(spec.encode("utf-8")).hexdigest()[:8]
 
     def build(self, posting: Posting) -> str:
@@ -69,7 +74,9 @@ class TextRecipe:
 DEFAULT_RECIPE = TextRecipe()
 
 
-def recipe_from(fields: str, title_repeat: int = 1, max_chars: int = 700) -> TextRecipe:
+def recipe_from(
+    fields: str, title_repeat: int = 1, max_chars: int = 300, weigh_boilerplate: bool = True
+) -> TextRecipe:
     """Build a recipe from a comma-separated field list, rejecting unknown field names."""
     names = tuple(name.strip() for name in fields.split(",") if name.strip())
     unknown = [name for name in names if name not in RECIPE_FIELDS]
@@ -77,22 +84,32 @@ def recipe_from(fields: str, title_repeat: int = 1, max_chars: int = 700) -> Tex
         raise ValidationFailed(
             f"text fields must be a comma-separated subset of {', '.join(RECIPE_FIELDS)}"
         )
-    return TextRecipe(names, title_repeat, max_chars)
+    return TextRecipe(names, title_repeat, max_chars, weigh_boilerplate)
 
 
 @dataclass(frozen=True)
 class PostingInputs:
-    """Everything the views of a posting's vector read."""
+    """Everything the views of a posting's vector read.
+
+    `description` (the cleaned description) is set only under a recipe that weighs
+    boilerplate, and `key` (the posting id) tells the boilerplate filter whose it is.
+    """
 
     full_text: str
     title_text: str
     language: str = "unknown"
+    description: str | None = None
+    key: str = ""
 
     @property
     def content_hash(self) -> str:
         # The language is hashed too: it decides how the texts are glossed (jobsim.glossary).
+        # So is the whole description where it sets the view weights: text past the cut counts.
         digest = hashlib.sha256(self.full_text.encode("utf-8"))
-        for part in (self.title_text, self.language):
+        parts: tuple[str, ...] = (self.title_text, self.language)
+        if self.description is not None:
+            parts += (self.description,)
+        for part in parts:
             digest.update(b"\x1f")
             digest.update(part.encode("utf-8"))
         return digest.hexdigest()
@@ -103,8 +120,14 @@ def posting_inputs(recipe: TextRecipe, posting: Posting) -> PostingInputs:
     title = clean_text(posting.title)
     if posting.tags:
         title += "\nSkills: " + ", ".join(clean_text(tag) for tag in posting.tags)
-    full_text = recipe.for_type(posting.listing_type).build(posting)
-    return PostingInputs(full_text, truncate(title, TITLE_MAX_CHARS), posting.language or "unknown")
+    own = recipe.for_type(posting.listing_type)
+    return PostingInputs(
+        own.build(posting),
+        truncate(title, TITLE_MAX_CHARS),
+        posting.language or "unknown",
+        clean_text(posting.description) if own.weigh_boilerplate else None,
+        posting.id,
+    )
 
 
 def content_hash(recipe: TextRecipe, posting: Posting) -> str:

@@ -23,6 +23,7 @@ from jobsim.postings.schema import PostingIn, PostingOut, PostingPage, PostingPa
 from jobsim.postings.writer import PostingWriter, get_live
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Posting
+from jobsim.text import clean_text
 
 IMPORT_CHUNK = 200
 
@@ -238,3 +239,15 @@ def _validate(
             )
         )
         return None
+
+
+def recent_descriptions(db: Database, limit: int) -> list[tuple[str, str]]:
+    """The newest `limit` postings' (id, cleaned description), oldest first: what a
+    boilerplate filter (jobsim.boilerplate) is primed with."""
+    with db.read() as session:
+        rows = session.execute(
+            select(Posting.id, Posting.description)
+            .order_by(Posting.created_at.desc(), Posting.id.desc())
+            .limit(limit)
+        ).all()
+    return [(posting_id, clean_text(description)) for posting_id, description in reversed(rows)]

