@@ -55,10 +55,10 @@ def child(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproces
 
 
 @contextmanager
-def server(env: dict[str, str], log: Path) -> Iterator[int]:
-    """A `jobsim serve` on a free port, once it answers /readyz; yields the port."""
+def server(env: dict[str, str], log: Path, *options: str) -> Iterator[int]:
+    """A `jobsim serve [options]` on a free port, once it answers /readyz; yields the port."""
     port = free_port()
-    with child(["serve", "--port", str(port)], env, log) as process:
+    with child(["serve", "--port", str(port), *options], env, log) as process:
         deadline = time.monotonic() + START_TIMEOUT
         while not _ready(port):
             if process.poll() is not None or time.monotonic() > deadline:

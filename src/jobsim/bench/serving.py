@@ -8,15 +8,12 @@ import http.client
 import os
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 
 from jobsim.bench.config import FULL
 from jobsim.bench.databases import fresh_database
-from jobsim.bench.processes import START_TIMEOUT, child, free_port, jobsim_env
+from jobsim.bench.processes import jobsim_env, server
 from jobsim.bench.run import BenchRun, percentile_ms
 from jobsim.bench.store import populate
 from jobsim.bench.table import Figure
@@ -34,31 +31,6 @@ RATE = 1_000.0
 def api_processes() -> int:
     """One API process per core, as docs/operations.md advises."""
     return max(1, os.cpu_count() or 1)
-
-
-@contextmanager
-def served(env: dict[str, str], log: Path, workers: int) -> Iterator[int]:
-    """`jobsim serve --workers N` on a free port, once it answers; yields the port."""
-    port = free_port()
-    args = ["serve", "--port", str(port), "--workers", str(workers)]
-    with child(args, env, log) as process:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _answers(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"jobsim serve did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.2)
-        yield port
-
-
-def _answers(port: int) -> bool:
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        connection.request("GET", "/readyz")
-        ok = connection.getresponse().status == 200
-        connection.close()
-        return ok
-    except OSError:
-        return False
 
 
 def load(port: int, ids: list[str], requests: int) -> tuple[list[float], float]:
@@ -123,7 +95,7 @@ def serving_figures(run: BenchRun) -> list[Figure]:
             finally:
                 db.dispose()
             env = jobsim_env(url, EMBEDDER)
-            with served(env, run.folder / f"serve-{label}.log", workers) as port:
+            with server(env, run.folder / f"serve-{label}.log", "--workers", str(workers)) as port:
                 load(port, ids, CLIENTS * 10)  # warm-up: connections, caches
                 latencies, rate = load(port, ids, config.serving_requests)
         what += size
