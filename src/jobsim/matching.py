@@ -42,7 +42,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -97,14 +104,18 @@ class MatchFilters(BaseModel):
     region: City | None = Field(
         None, description="context: same region scores higher (business listings)"
     )
-    remote: bool = Field(False, description="context: remote postings score higher")
+    remote: bool = Field(False, strict=True, description="context: remote postings score higher")
     experience_level: ExperienceLevel | None = Field(None, description="context")
     category: Name | None = Field(None, description="context: same category scores higher")
-    remote_only: bool = Field(False, description="filter: remote postings only")
-    same_city: bool = Field(False, description="filter: postings in `city` only")
+    remote_only: bool = Field(False, strict=True, description="filter: remote postings only")
+    same_city: bool = Field(False, strict=True, description="filter: postings in `city` only")
     exclude_company: Name | None = Field(None, description="filter: not this company's postings")
     min_score: float | None = Field(
-        None, ge=-1, le=1, description="filter: raise the minimum score (never below the setting)"
+        None,
+        ge=-1,
+        le=1,
+        strict=True,  # a number (an integer too); not true/false or "0.5"
+        description="filter: raise the minimum score (never below the setting)",
     )
 
     @model_validator(mode="after")
@@ -132,6 +143,14 @@ class MatchFilters(BaseModel):
         return not (self.exclude_company and same_value(self.exclude_company, posting.company))
 
 
+def _json_integer(value: object) -> object:
+    """A JSON Schema integer: a number without a fraction (10.0 too), but not true/false or
+    "10", which pydantic's lax mode takes for numbers (true was a limit of 1)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    return value
+
+
 class MatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -142,7 +161,7 @@ class MatchRequest(BaseModel):
         ),
     ] = Field(description="a CV, a profile or a search phrase, in any language")
     filters: MatchFilters = Field(default_factory=MatchFilters)
-    limit: int = Field(10, ge=1, le=100)
+    limit: Annotated[int, Field(ge=1, le=100), BeforeValidator(_json_integer)] = 10
 
 
 class MatchResponse(BaseModel):

@@ -14,6 +14,8 @@ from pydantic import SecretStr
 from sqlalchemy import select, update
 
 from jobsim import queue
+from jobsim.api.app import create_app
+from jobsim.service import Service
 from jobsim.serving import RECOMPUTE_COOLDOWN
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
@@ -546,6 +548,33 @@ def test_a_trace_id_header_is_echoed_generated_when_absent_and_follows_the_posti
     with db.read() as session:
         task = session.scalars(select(Task).where(Task.posting_id == "p1")).one()
     assert task.trace_id == "req42abc"
+
+
+def test_an_unhandled_error_is_a_500_with_the_board_request_id_and_the_next_request_is_served(
+    settings: Settings, db: Database
+) -> None:
+    """The trace middleware (plain ASGI) answers an error no handler took: the error shape,
+    the board's X-Request-ID (preferred to X-Trace-Id) as the trace id in both headers and the
+    body, and the app keeps serving."""
+    app = create_app(settings, Service(settings, db))
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("boom: not for the client")
+
+    with TestClient(app) as client:
+        failed = client.get(
+            "/boom", headers={"X-Request-ID": "board-req-1", "X-Trace-Id": "ours-2"}
+        )
+        after = client.get("/healthz")
+
+    assert failed.status_code == 500
+    assert failed.json()["error"] == "internal_error"
+    assert failed.json()["trace_id"] == "board-req-1"
+    assert failed.headers["X-Request-ID"] == failed.headers["X-Trace-Id"] == "board-req-1"
+    assert "boom" not in failed.text
+    assert after.status_code == 200
+    assert after.headers["X-Request-ID"] == after.headers["X-Trace-Id"] != "board-req-1"
 
 
 # --- similar -----------------------------------------------------------------------------------

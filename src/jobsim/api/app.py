@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -16,9 +16,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -105,43 +105,74 @@ def _lifespan(
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
-    # Added first, so it runs inside the trace middleware and its 413 carries the trace id.
+    # Plain ASGI classes, not @app.middleware("http") (BaseHTTPMiddleware): that runs the rest
+    # of the app in a task of its own and streams its answer through a memory channel: the two
+    # cost about 0.5 ms of CPU a request (docs/performance.md, "Serving"). The last added runs
+    # first: the trace ids, then the log level, then the body size limit (its 413 has the id).
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(FollowLogLevel)
+    app.add_middleware(TraceIds)
 
-    @app.middleware("http")
-    async def follow_log_level(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        follower: LogLevelFollower | None = getattr(request.app.state, "log_level", None)
-        if follower is not None and follower.due():
-            try:
-                await run_in_threadpool(follower.follow)
-            except SQLAlchemyError:  # the probes must still answer while the database is down
-                log.warning("could not read the runtime log level; keeping the current one")
-        return await call_next(request)
 
-    @app.middleware("http")
-    async def add_trace_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # A board's own request id (X-Request-ID) becomes the trace id, so its logs and ours
-        # meet; anything that does not look like an id is replaced, never logged.
-        incoming = request.headers.get(REQUEST_ID_HEADER) or request.headers.get(TRACE_HEADER, "")
-        trace_id = incoming if _TRACE_ID.match(incoming) else None
-        with trace(trace_id) as current:
+class TraceIds:
+    """Every HTTP request runs under a trace id, and every answer names it (X-Trace-Id and
+    X-Request-ID). A board's own request id (X-Request-ID, else X-Trace-Id) becomes the trace
+    id, so its logs and ours meet; anything that does not look like an id is replaced, never
+    logged. An unhandled error is answered here with a 500 in the error shape (with the trace
+    id), rather than by the app-wide handler, which re-raises after its 500 so uvicorn drops the
+    connection: a keep-alive client's next request on it got "connection reset"."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        incoming = headers.get(REQUEST_ID_HEADER) or headers.get(TRACE_HEADER, "")
+        with trace(incoming if _TRACE_ID.match(incoming) else None) as current:
+            started = False
+
+            async def send_with_ids(message: Message) -> None:
+                nonlocal started
+                if message["type"] == "http.response.start":
+                    started = True
+                    message.setdefault("headers", [])
+                    answer = MutableHeaders(scope=message)
+                    answer[TRACE_HEADER] = current
+                    answer[REQUEST_ID_HEADER] = current
+                await send(message)
+
             try:
-                response = await call_next(request)
+                await self.app(scope, receive, send_with_ids)
             except Exception:
-                # Answered here rather than by the app-wide handler, which re-raises after its
-                # 500 so uvicorn drops the connection: a keep-alive client's next request on it
-                # got "connection reset", and the body had no trace id.
+                if started:  # too late for another answer; the server ends the connection
+                    raise
                 log.exception("unhandled error")
                 response = _error(
                     500, "internal_error", "internal server error; quote the trace id"
                 )
-            response.headers[TRACE_HEADER] = current
-            response.headers[REQUEST_ID_HEADER] = current
-            return response
+                await response(scope, receive, send_with_ids)
+
+
+class FollowLogLevel:
+    """Before an HTTP request, takes up the log level an operator stored (admin API), when it
+    is due to be read again (LogLevelFollower, on app.state.log_level from start-up)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            state = getattr(scope.get("app"), "state", None)
+            follower: LogLevelFollower | None = getattr(state, "log_level", None)
+            if follower is not None and follower.due():
+                try:
+                    await run_in_threadpool(follower.follow)
+                except SQLAlchemyError:  # the probes must still answer while the database is down
+                    log.warning("could not read the runtime log level; keeping the current one")
+        await self.app(scope, receive, send)
 
 
 class BodySizeLimit:

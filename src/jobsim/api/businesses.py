@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from jobsim.api.deps import get_service, trace_id
 from jobsim.api.jobs import ERRORS, WRITE, bulk_upsert_items
@@ -32,7 +32,7 @@ from jobsim.listing_types.business import (
     as_new_listing,
 )
 from jobsim.matching import MatchRequest
-from jobsim.postings.schema import ID_PATTERN
+from jobsim.postings.schema import ID_PATTERN, without_nul
 from jobsim.service import Service
 from jobsim.serving import SimilarFilters
 
@@ -67,9 +67,13 @@ async def create_business(data: BusinessIn, service: ServiceDep) -> BusinessOut:
 @router.get("", response_model=BusinessPage, responses=ERRORS)
 async def list_businesses(
     service: ServiceDep,
-    category: Annotated[str | None, Query(max_length=200)] = None,
-    city: Annotated[str | None, Query(max_length=120)] = None,
-    q: Annotated[str | None, Query(max_length=200, description="text in the name")] = None,
+    category: Annotated[str | None, Query(max_length=200), AfterValidator(without_nul)] = None,
+    city: Annotated[str | None, Query(max_length=120), AfterValidator(without_nul)] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="text in the name"),
+        AfterValidator(without_nul),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> BusinessPage:

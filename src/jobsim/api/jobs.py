@@ -6,12 +6,20 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
+from pydantic import AfterValidator
 
 from jobsim.api.deps import get_service, trace_id
 from jobsim.api.schemas import BulkResponse, ErrorResponse
 from jobsim.api.security import require_api_key
 from jobsim.errors import ValidationFailed
-from jobsim.postings.schema import ID_PATTERN, PostingIn, PostingOut, PostingPage, PostingPatch
+from jobsim.postings.schema import (
+    ID_PATTERN,
+    PostingIn,
+    PostingOut,
+    PostingPage,
+    PostingPatch,
+    without_nul,
+)
 from jobsim.postings.store import ListingStore
 from jobsim.service import Service
 
@@ -47,10 +55,14 @@ async def list_postings(
     status_filter: Annotated[
         Literal["active", "closed", "draft"] | None, Query(alias="status")
     ] = None,
-    category: Annotated[str | None, Query(max_length=200)] = None,
-    city: Annotated[str | None, Query(max_length=120)] = None,
-    company: Annotated[str | None, Query(max_length=200)] = None,
-    q: Annotated[str | None, Query(max_length=200, description="text in the title")] = None,
+    category: Annotated[str | None, Query(max_length=200), AfterValidator(without_nul)] = None,
+    city: Annotated[str | None, Query(max_length=120), AfterValidator(without_nul)] = None,
+    company: Annotated[str | None, Query(max_length=200), AfterValidator(without_nul)] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="text in the title"),
+        AfterValidator(without_nul),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> PostingPage:

@@ -8,13 +8,23 @@ nearby first — the same category counts most, then the same city, else the sam
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from jobsim.listing_types.base import ListingType
 from jobsim.postings.recipe import TextRecipe
-from jobsim.postings.schema import ID_PATTERN, ListingIn, ListingPatch, Location, ShortText, Status
+from jobsim.postings.schema import (
+    ID_PATTERN,
+    ListingIn,
+    ListingPatch,
+    Location,
+    ShortText,
+    Status,
+    absent_or_set,
+    without_nul,
+)
 from jobsim.similarity import ContextBonus
 from jobsim.storage.models import Posting
 
@@ -35,6 +45,22 @@ Street = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()./-]{3,40}$")]
 Website = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^https?://\S{1,300}$")]
 _DETAILS = ("phone", "website")
+# The shorthands a board (or a CSV) may send, declared beside the canonical shapes: the address
+# as one line (the street), the tags as one comma-separated string (at most 50 tags of at most
+# 100 characters: the pattern is the rule before trimming, so whatever matches is accepted).
+_ONE_LINE_ADDRESS = {"type": "string", "maxLength": 200, "description": "the street, one line"}
+_TAGS_STRING = {
+    "type": "string",
+    "pattern": r"^[^,]{0,100}(,[^,]{0,100}){0,49}$",
+    "description": "comma-separated tags",
+}
+
+
+def _or_shorthand(shorthand: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    def add(schema: dict[str, Any]) -> None:
+        schema["anyOf"].insert(1, shorthand)
+
+    return add
 
 
 class Address(BaseModel):
@@ -48,28 +74,32 @@ class Address(BaseModel):
 class BusinessFields(BaseModel):
     """Fields shared by create and update; every one optional here. `address` may be one line
     (the seed sends the street as a string); flat `street`, `city` and `region` keys (a CSV's
-    columns) are read as the address too."""
+    columns) are read as the address too. The name and the status may be left out but not sent
+    as null (a business always has them); a null description clears it, like the others."""
 
     model_config = ConfigDict(extra="ignore")
 
-    name: Name | None = None
+    name: Name = absent_or_set()
     category: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
     description: (
         Annotated[str, StringConstraints(strip_whitespace=True, max_length=20_000)] | None
     ) = None
-    address: Address | None = None
+    address: Address | None = Field(None, json_schema_extra=_or_shorthand(_ONE_LINE_ADDRESS))
     phone: Phone | None = None
     website: Website | None = None
-    tags: list[ShortText] | None = Field(None, max_length=50)
-    status: Status | None = None
+    tags: list[ShortText] | None = Field(
+        None, max_length=50, json_schema_extra=_or_shorthand(_TAGS_STRING)
+    )
+    status: Status = absent_or_set("active when a business is created without one")
     language: Annotated[str, StringConstraints(strip_whitespace=True, max_length=16)] | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _address_and_tags_as_sent(cls, data: Any) -> Any:
+        """The seed's and a CSV's shapes as the fields', and NUL characters replaced."""
         if not isinstance(data, dict):
             return data
-        data = dict(data)
+        data = without_nul(data)  # a new dict
         if isinstance(data.get("address"), str):
             data["address"] = {"street": data["address"]}
         flat = {key: data.pop(key) for key in ("street", "city", "region") if key in data}

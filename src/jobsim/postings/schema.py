@@ -4,7 +4,7 @@ jobsim answers with (built from the stored row)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -34,13 +34,54 @@ Description = Annotated[
 # --- input -------------------------------------------------------------------------------------
 
 
+def without_nul(value: Any) -> Any:
+    """`value` with each NUL character of its strings (at any depth) replaced by U+FFFD, the
+    replacement character: PostgreSQL cannot store NUL in text (it was a 500 there, stored on
+    SQLite), and a listing has no use for one. One character for one, so every length limit
+    reads the text as sent."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {key: without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    return value
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def absent_or_set(description: str | None = None) -> Any:
+    """A field that may be left out but not sent as null: its schema is the type alone (not
+    nullable, no `"default": null`), and pydantic refuses null with 422. Left out, it reads
+    None and is not in `model_fields_set` (writes take only the fields set)."""
+    return Field(None, description=description, json_schema_extra=_no_default)
+
+
+# What pydantic reads as a datetime besides an ISO 8601 string: Unix time, in seconds, or in
+# milliseconds beyond +-2e10, from the first day of year 1 up to (not including) year 10000.
+UNIX_TIME: dict[str, Any] = {
+    "type": "number",
+    "minimum": -62_135_596_800_000,
+    "exclusiveMaximum": 253_402_300_800_000,
+    "description": "Unix time: seconds, or milliseconds beyond +-2e10",
+}
+
+
+def _or_unix_time(schema: dict[str, Any]) -> None:
+    schema["anyOf"].insert(1, UNIX_TIME)
+
+
 class Location(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     city: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = None
     region: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = None
-    remote: bool = False
-    hybrid: bool = False
+    # JSON types as declared: strict, so "yes" or 1 is not a boolean, nor false a number (the
+    # importers turn a CSV's words and figures into them first: jobsim.importing.fields).
+    remote: bool = Field(False, strict=True)
+    hybrid: bool = Field(False, strict=True)
 
     @model_validator(mode="after")
     def _remote_is_not_a_city(self) -> Location:
@@ -52,8 +93,8 @@ class Location(BaseModel):
 class Salary(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    min: float | None = Field(None, ge=0, le=1e9)
-    max: float | None = Field(None, ge=0, le=1e9)
+    min: float | None = Field(None, ge=0, le=1e9, strict=True)
+    max: float | None = Field(None, ge=0, le=1e9, strict=True)
     currency: Annotated[str, StringConstraints(strip_whitespace=True, max_length=8)] | None = None
 
     @model_validator(mode="after")
@@ -64,12 +105,15 @@ class Salary(BaseModel):
 
 
 class PostingFields(BaseModel):
-    """Fields shared by create and update; every one optional here."""
+    """Fields shared by create and update; every one optional here. A posting always has a
+    title, a description and a status, so those may be left out but never sent as null (the
+    client could only mean to clear them, which a posting cannot be); the others take null
+    for "none"."""
 
     model_config = ConfigDict(extra="ignore")
 
-    title: Title | None = None
-    description: Description | None = None
+    title: Title = absent_or_set()
+    description: Description = absent_or_set()
     company: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
     category: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
     tags: list[ShortText] | None = Field(None, max_length=50)
@@ -77,9 +121,14 @@ class PostingFields(BaseModel):
     location: Location | None = None
     experience_level: ExperienceLevel | None = None
     salary: Salary | None = None
-    status: Status | None = None
-    expires_at: datetime | None = None
+    status: Status = absent_or_set("active when a posting is created without one")
+    expires_at: datetime | None = Field(None, json_schema_extra=_or_unix_time)
     language: Annotated[str, StringConstraints(strip_whitespace=True, max_length=16)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return without_nul(data)
 
     @field_validator("expires_at")
     @classmethod
