@@ -8,6 +8,8 @@ import json
 import time
 from typing import Any
 
+from sqlalchemy import func, select
+
 from jobsim.bench.config import FULL
 from jobsim.bench.databases import fresh_database
 from jobsim.bench.postings import generate_postings
@@ -17,6 +19,7 @@ from jobsim.bench.table import Figure
 from jobsim.postings.store import PostingStore
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
+from jobsim.storage.models import Posting
 from jobsim.vector_recipe import VectorRecipe
 
 TIMEOUT = 30.0
@@ -71,7 +74,7 @@ def freshness_figures(run: BenchRun) -> list[Figure]:
             server(env, run.folder / "fresh-serve.log") as port,
             child(["worker"], env, run.folder / "fresh-worker.log"),
         ):
-            _wait_until_embedded(port, board[-1])
+            _wait_until_listed(url, len(board))
             for k in range(config.freshness_samples):
                 owner = board[k * 7 % len(board)]
                 new_id = f"fresh-new-{k}"
@@ -95,13 +98,22 @@ def freshness_figures(run: BenchRun) -> list[Figure]:
     ]
 
 
-def _wait_until_embedded(port: int, record: dict[str, Any]) -> None:
-    """Wait for the board to be embedded: the last posting's list gets its first entry."""
+def _wait_until_listed(url: str, count: int) -> None:
+    """Wait for the board to be embedded: every posting's list computed (some lists may stay
+    empty under the minimum score, so an answer's entries cannot tell)."""
     deadline = time.monotonic() + TIMEOUT * 10
-    while time.monotonic() < deadline:
-        answer = request(port, "GET", f"/api/jobs/{record['id']}/similar?fill=0")
-        items = answer.get("data", [])
-        if items and items[0].get("source") == "semantic":
-            return
-        time.sleep(0.5)
+    db = Database(url)
+    try:
+        while time.monotonic() < deadline:
+            with db.read() as session:
+                done = session.scalar(
+                    select(func.count())
+                    .select_from(Posting)
+                    .where(Posting.similar_computed_at.is_not(None))
+                )
+            if (done or 0) >= count:
+                return
+            time.sleep(0.5)
+    finally:
+        db.dispose()
     raise RuntimeError("the board was never embedded")
