@@ -3,8 +3,9 @@
 Job ads carry template text: an agency's introduction, a job site's form labels ("Zmianowość:",
 "Data rozpoczęcia pracy:"), the same privacy clause. An embedding of such a description says
 "an ad of agency X", not "a welder": its nearest neighbours are that agency's other ads. The
-full view therefore reads the description with its boilerplate removed, where boilerplate is a
-run of words shared with many of the recent postings, found without labels or a word list:
+full view therefore weighs less the more of a description is boilerplate (`kept_share`,
+jobsim.vectorizer.view_weights), where boilerplate is a run of words shared with many of the
+recent postings, found without labels or a word list:
 
 - a description is cut into overlapping shingles of `SHINGLE_WORDS` words (lower-cased, digits
   folded, so "2021" and "2022" match);
@@ -15,11 +16,11 @@ run of words shared with many of the recent postings, found without labels or a 
   postings; phrasing that postings of one occupation share ("set up and operate") by a few
   dozen at most, and it says what the job is, so it stays.
 
-Clean descriptions (the ESCO profiles) lose nothing, template-heavy ones (the Polish ads) lose
-about a third. The filter only changes how a posting is embedded when it is embedded: a new
-posting changes counts by one and never touches vectors already stored, so lists do not churn.
-Each worker keeps its own filter, primed at start from the newest postings in the database
-(`prime`) and fed by each batch before that batch is embedded (`observe`).
+On the Polish ads about a fifth of a description is boilerplate, on the ESCO profiles about a
+twentieth. The counts only matter when a posting is embedded: a new posting changes them by
+one and never touches vectors already stored, so lists do not churn. Each worker keeps its own
+filter, primed from the newest postings in the database before its first batch
+(`PostingVectorizer.prime_from`) and fed by each batch before that batch is embedded.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ class PostingVectorizer:
         self.recipe = recipe.with_embedder(embedder.name)
         self.views = self.recipe.views
         self.glossary = self.recipe.glossary
-        # Counts of recent descriptions' shingles, when the recipe drops boilerplate; the
+        # Counts of recent descriptions' shingles, when the recipe weighs boilerplate; the
         # worker primes it from the database (jobsim.boilerplate).
         self.boilerplate = BoilerplateFilter() if self.recipe.text.weigh_boilerplate else None
         self.primed = False
@@ -86,12 +86,10 @@ class PostingVectorizer:
         """
         views = self.views
         n = len(inputs)
-        full_texts, shares = self._full_texts(inputs)
-        weights = np.sqrt(view_weights(views, shares))
+        weights = np.sqrt(view_weights(views, self._shares(inputs)))
         parts: list[FloatMatrix] = []
         if views.full > 0:
-            languages = [i.language for i in inputs]
-            full = self._embed_glossed(list(zip(full_texts, languages, strict=True)))
+            full = self._embed_glossed([(i.full_text, i.language) for i in inputs])
             parts.append(weights[:, 0:1] * full)
         if views.title > 0:
             title = self._embed_glossed([(i.title_text, i.language) for i in inputs])
@@ -122,18 +120,17 @@ class PostingVectorizer:
                 (i.key, i.description) for i in inputs if i.description is not None
             )
 
-    def _full_texts(self, inputs: Sequence[PostingInputs]) -> tuple[list[str], FloatArray]:
-        """What the full view reads of each posting, and the share of its description that is
-        not boilerplate (1 where the recipe does not weigh boilerplate or there is none)."""
+    def _shares(self, inputs: Sequence[PostingInputs]) -> FloatArray:
+        """The share of each posting's description that is not boilerplate (1 where the recipe
+        does not weigh boilerplate, the full view is off, or there is no description)."""
         shares = np.ones(len(inputs), dtype=np.float32)
-        if self.views.full <= 0:
-            return [], shares
-        if self.boilerplate is not None:
-            self.observe(inputs)
-            for row, item in enumerate(inputs):
-                if item.description is not None:
-                    shares[row] = self.boilerplate.kept_share(item.description)
-        return [i.full_text for i in inputs], shares
+        if self.boilerplate is None or self.views.full <= 0:
+            return shares
+        self.observe(inputs)
+        for row, item in enumerate(inputs):
+            if item.description is not None:
+                shares[row] = self.boilerplate.kept_share(item.description)
+        return shares
 
     def _embed_glossed(self, texts: Sequence[tuple[str, str]]) -> FloatMatrix:
         """One embedder call on (text, language) pairs, each glossed and cut to the input limit;

@@ -155,7 +155,8 @@ def test_shared_agency_text_makes_the_full_view_weigh_less() -> None:
 
     vectors = vectorizer.vectors(inputs)
 
-    texts, shares = vectorizer._full_texts(inputs)
+    shares = vectorizer._shares(inputs)
+    texts = [i.full_text for i in inputs]
     assert texts[0] == f"Welder\n{agency} Welder wanted."  # read whole, weighed less
     assert shares[0] == pytest.approx(len("Welder wanted.") / len(f"{agency} Welder wanted."))
     # The stored cosine is the mix with each side's own weights: sqrt(w_a * w_b) per view.
