@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from jobsim import runtime_settings
+from jobsim.ann import vector_index
 from jobsim.clock import Clock, system_clock
 from jobsim.errors import ModelRetired
 from jobsim.postings.listed import is_active, is_listed
@@ -168,12 +169,12 @@ class SimilarityEngine:
 
     def invalidate(self) -> None:
         """Forget the in-memory state (after a rolled-back transaction touched it)."""
-        self.index = VectorIndex(self.dims)
+        self.index = vector_index(self.dims, self.config)
         self._versions = {}
         self._loaded = False
 
     def _full_load(self, session: Session, now: datetime) -> None:
-        self.index = VectorIndex(self.dims)
+        self.index = vector_index(self.dims, self.config)
         self._versions = {}
         for posting_id, raw, posting in stored_vectors(session, self.model):
             self._upsert(posting, vector_from_bytes(raw, self.dims))

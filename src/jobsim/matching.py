@@ -72,7 +72,14 @@ from jobsim.postings.recipe import TITLE_MAX_CHARS, PostingInputs
 from jobsim.postings.schema import ExperienceLevel
 from jobsim.serving import SimilarItem, same_value
 from jobsim.settings import Settings
-from jobsim.similarity import FloatArray, Match, PostingMeta, ScoringConfig, VectorIndex
+from jobsim.similarity import (
+    FloatArray,
+    IndexStorage,
+    Match,
+    PostingMeta,
+    ScoringConfig,
+    VectorIndex,
+)
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Posting
 from jobsim.text import clean_text, truncate
@@ -216,11 +223,18 @@ class LiveIndex:
     """The vectors of one model with their postings' metadata, caught up with the database
     before each query without taking the similarity lock (see the module docstring)."""
 
-    def __init__(self, model: str, dims: int, *, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        model: str,
+        dims: int,
+        *,
+        clock: Clock = system_clock,
+        storage: IndexStorage = "float32",
+    ) -> None:
         self.model = model
         self.dims = dims
         self.clock = clock
-        self.index = VectorIndex(dims)
+        self.index = VectorIndex(dims, storage=storage)
         self.lock = threading.Lock()
         self._loaded = False
         self._last_seq = 0
@@ -394,7 +408,12 @@ class TextMatcher:
                     )
                 self._vectorizer = vectorizer
             if self._index is None:
-                self._index = LiveIndex(self.recipe.model, self._vectorizer.dims, clock=self.clock)
+                self._index = LiveIndex(
+                    self.recipe.model,
+                    self._vectorizer.dims,
+                    clock=self.clock,
+                    storage=self.config.index_storage,
+                )
             return self._vectorizer, self._index
 
     @property

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     )
     fallback_limit: int = Field(6, ge=1, le=100)
     recompute_after_days: float = Field(7.0, gt=0)
+    # The worker's in-memory index (jobsim.similarity, jobsim.ann). float16 stores its vectors
+    # in half the memory (scores stay float32); hnsw finds a list's candidates through an
+    # approximate graph (usearch) and rescores them exactly, for boards of about a million.
+    index_storage: Literal["float32", "float16"] = "float32"
+    index_search: Literal["exact", "hnsw"] = "exact"
 
     # Queue and worker.
     batch_size: int = Field(32, ge=1, le=1024)

@@ -1,8 +1,9 @@
 """The in-memory vector index and the score: w_sem * cosine + w_ctx * context bonus.
 
-Every worker process holds one VectorIndex: a float32 matrix of unit vectors for the current
-model plus small metadata arrays (experience level, category, city, remote, company, listed),
-so scoring a posting against all others is one matrix-vector product and a few vector ops.
+Every worker process holds one VectorIndex: a matrix of unit vectors for the current model
+(float32, or float16 for half the memory) plus small metadata arrays (experience level,
+category, city, remote, company, listed), so scoring a posting against all others is one
+matrix-vector product and a few vector ops. Scores are float32 whatever the storage.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from typing import Any, Literal
 
+import numkong as nk
 import numpy as np
 import numpy.typing as npt
 
@@ -20,6 +23,10 @@ from jobsim.postings.schema import EXPERIENCE_LEVELS
 from jobsim.settings import Settings
 
 FloatArray = npt.NDArray[np.float32]
+StoredArray = npt.NDArray[np.floating[Any]]  # float32 or float16, as the index stores them
+Rows = slice | npt.NDArray[np.intp]  # all rows (a slice) or some, by position
+IndexStorage = Literal["float32", "float16"]
+IndexSearch = Literal["exact", "hnsw"]
 _LEVEL_INDEX = {level: i for i, level in enumerate(EXPERIENCE_LEVELS)}
 _NO_EXPIRY = np.inf
 _UNSEEN = int(np.iinfo(np.int32).max)  # a code no row holds: codes count up from 0
@@ -58,6 +65,10 @@ class ScoringConfig:
     # Each listing type's context bonus (jobsim.listing_types registers them); JOB_BONUS for
     # a type not named here.
     bonuses: Mapping[str, ContextBonus] = field(default_factory=dict)
+    # How the worker's index holds its vectors and finds lists (Settings.index_storage and
+    # Settings.index_search; jobsim.ann.vector_index builds it).
+    index_storage: IndexStorage = "float32"
+    index_search: IndexSearch = "exact"
 
     @classmethod
     def from_settings(
@@ -69,6 +80,8 @@ class ScoringConfig:
             settings.top_n,
             settings.min_score,
             dict(bonuses or {}),
+            index_storage=settings.index_storage,
+            index_search=settings.index_search,
         )
 
     def bonus_for(self, listing_type: str) -> ContextBonus:
@@ -108,6 +121,32 @@ def _where(mask: npt.NDArray[np.bool_], value: float) -> FloatArray:
     """`value` where `mask` holds, else 0, as float32 (a bonus weight is never negative, so
     the product is exactly that, and ten times cheaper than np.where)."""
     result: FloatArray = mask * np.float32(value)
+    return result
+
+
+def scan(matrix: StoredArray, vector: FloatArray) -> FloatArray:
+    """matrix @ vector in float32. numpy has no fast float16 product (a float16 scan took 13x
+    longer), so a float16 matrix goes through numkong's kernels (installed with usearch),
+    which read half the bytes and run about as fast as numpy's float32 product."""
+    if matrix.dtype != np.float16:
+        product: FloatArray = (matrix @ vector).astype(np.float32, copy=False)
+        return product
+    if len(matrix) == 0:
+        return np.zeros(0, dtype=np.float32)
+    half = vector.astype(np.float16)
+    result: FloatArray = np.asarray(nk.dot(matrix, half, out_dtype="float32"))
+    return result
+
+
+def scan_many(matrix: StoredArray, queries: FloatArray) -> FloatArray:
+    """queries @ matrix.T in float32, one row per query (see scan)."""
+    if matrix.dtype != np.float16:
+        product: FloatArray = (queries @ matrix.T).astype(np.float32, copy=False)
+        return product
+    if len(matrix) == 0:
+        return np.zeros((len(queries), 0), dtype=np.float32)
+    packed = nk.dots_pack(queries.astype(np.float16), dtype="f16")
+    result: FloatArray = np.ascontiguousarray(np.asarray(nk.dots_packed(matrix, packed)).T)
     return result
 
 
@@ -151,12 +190,14 @@ class _Codes:
 
 
 class VectorIndex:
-    def __init__(self, dims: int, capacity: int = 1024) -> None:
+    def __init__(
+        self, dims: int, capacity: int = 1024, *, storage: IndexStorage = "float32"
+    ) -> None:
         self.dims = dims
         self.size = 0
         self.ids: list[str] = []
         self.positions: dict[str, int] = {}
-        self._matrix = np.zeros((capacity, dims), dtype=np.float32)
+        self._matrix: StoredArray = np.zeros((capacity, dims), dtype=np.dtype(storage))
         self._level = np.full(capacity, -1, dtype=np.int8)
         self._category = np.full(capacity, -1, dtype=np.int32)
         self._city = np.full(capacity, -1, dtype=np.int32)
@@ -185,11 +226,13 @@ class VectorIndex:
         return posting_id in self.positions
 
     @property
-    def matrix(self) -> FloatArray:
+    def matrix(self) -> StoredArray:
+        """The stored vectors, in the storage's dtype."""
         return self._matrix[: self.size]
 
     def vector(self, posting_id: str) -> FloatArray:
-        row: FloatArray = self._matrix[self.positions[posting_id]]
+        """A stored vector as float32 (a copy where the storage is float16)."""
+        row: FloatArray = self._matrix[self.positions[posting_id]].astype(np.float32, copy=False)
         return row
 
     # --- writes ----------------------------------------------------------------------------
@@ -262,16 +305,20 @@ class VectorIndex:
 
     # --- scoring ---------------------------------------------------------------------------
 
-    def candidates(self, now: datetime) -> npt.NDArray[np.bool_]:
+    def _rows(self, rows: Rows | None) -> Rows:
+        return slice(0, self.size) if rows is None else rows
+
+    def candidates(self, now: datetime, rows: Rows | None = None) -> npt.NDArray[np.bool_]:
         """Rows that may appear in a list right now: the listed rule (jobsim.postings.listed)
-        over the index's arrays."""
-        n = self.size
-        result: npt.NDArray[np.bool_] = self._listed[:n] & (self._expires[:n] > now.timestamp())
+        over the index's arrays (over every row, or over `rows`)."""
+        r = self._rows(rows)
+        result: npt.NDArray[np.bool_] = self._listed[r] & (self._expires[r] > now.timestamp())
         return result
 
-    def of_type(self, listing_type: str) -> npt.NDArray[np.bool_]:
+    def of_type(self, listing_type: str, rows: Rows | None = None) -> npt.NDArray[np.bool_]:
         """Rows of this listing type."""
-        same: npt.NDArray[np.bool_] = self._type[: self.size] == self._types.lookup(listing_type)
+        r = self._rows(rows)
+        same: npt.NDArray[np.bool_] = self._type[r] == self._types.lookup(listing_type)
         return same
 
     def filtered(
@@ -293,35 +340,36 @@ class VectorIndex:
         return kept
 
     def context_parts(
-        self, meta: PostingMeta, bonus: ContextBonus = JOB_BONUS
+        self, meta: PostingMeta, bonus: ContextBonus = JOB_BONUS, rows: Rows | None = None
     ) -> dict[str, FloatArray]:
-        """The parts of `meta`'s context bonus against every row: experience level, category
-        and location (city, remote, region), each under `bonus`'s weights."""
-        n = self.size
+        """The parts of `meta`'s context bonus against every row (or `rows`): experience
+        level, category and location (city, remote, region), each under `bonus`'s weights."""
+        r = self._rows(rows)
         category = self._strings.lookup(meta.category)
-        same_category = (self._category[:n] == category) & (category >= 0)
+        same_category = (self._category[r] == category) & (category >= 0)
         city = self._strings.lookup(meta.city)
-        cities = self._city[:n]
-        remotes = self._remote[:n]
+        cities = self._city[r]
+        remotes = self._remote[r]
         same_place = (cities == city) & (city >= 0) | (remotes & meta.remote)
         near = (cities < 0) | (city < 0) | remotes | meta.remote
         region = self._strings.lookup(meta.region)
-        same_region = (self._region[:n] == region) & (region >= 0)
+        same_region = (self._region[r] == region) & (region >= 0)
         location = np.maximum(
             np.maximum(_where(same_place, bonus.same_city), _where(near, bonus.near)),
             _where(same_region, bonus.same_region),
         )
         return {
-            "experience_level": _level_table(meta.experience_level, bonus).take(
-                self._level[:n] + 1
-            ),
+            "experience_level": _level_table(meta.experience_level, bonus).take(self._level[r] + 1),
             "category": _where(same_category, bonus.category),
             "location": location,
         }
 
-    def context_scores(self, meta: PostingMeta, bonus: ContextBonus = JOB_BONUS) -> FloatArray:
-        """The context bonus of `meta` against every row, in [0, 1]: the sum of its parts."""
-        parts = self.context_parts(meta, bonus)
+    def context_scores(
+        self, meta: PostingMeta, bonus: ContextBonus = JOB_BONUS, rows: Rows | None = None
+    ) -> FloatArray:
+        """The context bonus of `meta` against every row (or `rows`), in [0, 1]: the sum of
+        its parts."""
+        parts = self.context_parts(meta, bonus, rows)
         total = parts["experience_level"] + parts["category"] + parts["location"]
         clipped: FloatArray = np.minimum(total, np.float32(1.0))
         return clipped
@@ -338,14 +386,27 @@ class VectorIndex:
             return self._last_scores[1]
         semantic = self._prepared.get(key[0]) if self._prepared_version == self._version else None
         if semantic is None:
-            semantic = np.clip(self.matrix @ vector, -1.0, 1.0).astype(np.float32)
-        context = self.context_scores(meta, config.bonus_for(meta.listing_type))
+            semantic = np.clip(scan(self.matrix, vector), -1.0, 1.0).astype(np.float32)
+        scores = self._combine(semantic, meta, config, None)
+        for array in scores:
+            array.setflags(write=False)
+        self._last_scores = (key, scores)
+        return scores
+
+    def score_rows(
+        self, vector: FloatArray, meta: PostingMeta, config: ScoringConfig, rows: Rows
+    ) -> Scores:
+        """(score, semantic, context) of a query against `rows` only, in their order."""
+        semantic = np.clip(scan(self._matrix[rows], vector), -1.0, 1.0).astype(np.float32)
+        return self._combine(semantic, meta, config, rows)
+
+    def _combine(
+        self, semantic: FloatArray, meta: PostingMeta, config: ScoringConfig, rows: Rows | None
+    ) -> Scores:
+        context = self.context_scores(meta, config.bonus_for(meta.listing_type), rows)
         score = (config.weight_semantic * semantic + config.weight_context * context).astype(
             np.float32
         )
-        for array in (score, semantic, context):
-            array.setflags(write=False)
-        self._last_scores = (key, (score, semantic, context))
         return score, semantic, context
 
     def prepare(self, posting_ids: Iterable[str]) -> None:
@@ -356,9 +417,10 @@ class VectorIndex:
         self._prepared = {}
         if not positions:
             return
-        block = np.clip(self._matrix[positions] @ self.matrix.T, -1.0, 1.0)
-        for position, row in zip(positions, block, strict=True):
-            self._prepared[self._matrix[position].tobytes()] = row
+        queries = self._matrix[positions].astype(np.float32, copy=False)
+        block = np.clip(scan_many(self.matrix, queries), -1.0, 1.0)
+        for query, row in zip(queries, block, strict=True):
+            self._prepared[query.tobytes()] = row  # the bytes score_all gets from vector()
         self._prepared_version = self._version
 
     def top_n(
@@ -375,13 +437,28 @@ class VectorIndex:
         if self.size == 0:
             return []
         score, semantic, context = self.score_all(vector, meta, config)
-        allowed = self.candidates(now) & self.of_type(meta.listing_type)
-        allowed &= score >= config.min_score
-        for posting_id in exclude:
-            position = self.positions.get(posting_id)
-            if position is not None:
-                allowed[position] = False
+        allowed = self.allowed(score, meta, config, now, exclude)
         return self.best(score, semantic, context, allowed, limit or config.top_n)
+
+    def allowed(
+        self,
+        score: FloatArray,
+        meta: PostingMeta,
+        config: ScoringConfig,
+        now: datetime,
+        exclude: Iterable[str] = (),
+        rows: npt.NDArray[np.intp] | None = None,
+    ) -> npt.NDArray[np.bool_]:
+        """Which of the scored rows (every row, or `rows`) may be in `meta`'s list: listed,
+        of its type, above the minimum score and not excluded."""
+        allowed = self.candidates(now, rows) & self.of_type(meta.listing_type, rows)
+        allowed &= score >= config.min_score
+        excluded = [self.positions[p] for p in exclude if p in self.positions]
+        if excluded and rows is None:
+            allowed[excluded] = False
+        elif excluded and rows is not None:
+            allowed &= ~np.isin(rows, excluded)
+        return allowed
 
     def best(
         self,
@@ -390,13 +467,18 @@ class VectorIndex:
         context: FloatArray,
         allowed: npt.NDArray[np.bool_],
         limit: int,
+        rows: npt.NDArray[np.intp] | None = None,
     ) -> list[Match]:
-        rows = np.flatnonzero(allowed)
-        if len(rows) > limit:
-            rows = rows[np.argpartition(-score[rows], limit - 1)[:limit]]
-        rows = rows[np.lexsort((rows, -score[rows]))]
+        """The `limit` best allowed entries, best first (ties by row); the arrays are over
+        every row, or over `rows` in their order."""
+        picked = np.flatnonzero(allowed)
+        if len(picked) > limit:
+            picked = picked[np.argpartition(-score[picked], limit - 1)[:limit]]
+        positions = picked if rows is None else rows[picked]
+        order = np.lexsort((positions, -score[picked]))
         return [
-            Match(self.ids[r], float(score[r]), float(semantic[r]), float(context[r])) for r in rows
+            Match(self.ids[positions[i]], float(score[p]), float(semantic[p]), float(context[p]))
+            for i, p in zip(order, picked[order], strict=True)
         ]
 
     def lists_it_enters(
@@ -407,19 +489,25 @@ class VectorIndex:
         Scores are symmetric, so the posting enters a list when its score clears the minimum
         and either the list is not full or the score beats the list's lowest entry.
         """
-        position = self.positions[posting_id]
-        score, semantic, context = self.score_all(
-            self.matrix[position], self.meta(posting_id), config
-        )
-        n = self.size
-        enters = (
-            self.candidates(now)
-            & self.of_type(self.meta(posting_id).listing_type)
-            & (score >= config.min_score)
-            & ((self._list_count[:n] < config.top_n) | (score > self._list_floor[:n]))
-        )
-        enters[position] = False
+        scores = self.score_all(self.vector(posting_id), self.meta(posting_id), config)
+        return self.entries(posting_id, scores, config, now)
+
+    def entries(
+        self,
+        posting_id: str,
+        scores: Scores,
+        config: ScoringConfig,
+        now: datetime,
+        rows: npt.NDArray[np.intp] | None = None,
+    ) -> list[tuple[str, Match]]:
+        """The lists among the scored rows (every row, or `rows`) that `posting_id` enters."""
+        score, semantic, context = scores
+        r = self._rows(rows)
+        allowed = self.allowed(score, self.meta(posting_id), config, now, [posting_id], rows)
+        enters = allowed & ((self._list_count[r] < config.top_n) | (score > self._list_floor[r]))
+        picked = np.flatnonzero(enters)
+        positions = picked if rows is None else rows[picked]
         return [
-            (self.ids[r], Match(posting_id, float(score[r]), float(semantic[r]), float(context[r])))
-            for r in np.flatnonzero(enters)
+            (self.ids[o], Match(posting_id, float(score[p]), float(semantic[p]), float(context[p])))
+            for o, p in zip(positions, picked, strict=True)
         ]
