@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from jobsim.boilerplate import BoilerplateFilter
 from jobsim.embedders.base import Embedder, FloatMatrix, validate_vectors
+from jobsim.embedding_cache import EmbeddingCache
 from jobsim.lexical import lexical_vector
 from jobsim.postings.recipe import PostingInputs
 from jobsim.postings.store import recent_descriptions
@@ -61,6 +62,8 @@ class PostingVectorizer:
         # worker primes it from the database (jobsim.boilerplate).
         self.boilerplate = BoilerplateFilter() if self.recipe.text.weigh_boilerplate else None
         self.primed = False
+        # Titles repeat across a board's postings: each distinct text is embedded once.
+        self.cache = EmbeddingCache(embedder.dims)
 
     @property
     def name(self) -> str:
@@ -133,10 +136,14 @@ class PostingVectorizer:
         return shares
 
     def _embed_glossed(self, texts: Sequence[tuple[str, str]]) -> FloatMatrix:
-        """One embedder call on (text, language) pairs, each glossed and cut to the input limit;
-        its output checked here, before per-posting weights could broadcast a wrong shape."""
+        """One embedder call on the (text, language) pairs not in the cache, each glossed and cut
+        to the input limit; its output checked here, before per-posting weights could broadcast a
+        wrong shape."""
         limit = self.embedder.max_input_chars
-        vectors = self.embedder.embed(
-            [self.glossary.gloss(text, language)[:limit] for text, language in texts]
+        return self.cache.embed(
+            [self.glossary.gloss(text, language)[:limit] for text, language in texts],
+            self._embed_checked,
         )
-        return validate_vectors(vectors, len(texts), self.embedder.dims)
+
+    def _embed_checked(self, texts: list[str]) -> FloatMatrix:
+        return validate_vectors(self.embedder.embed(texts), len(texts), self.embedder.dims)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import jobsim
-from jobsim.embedders.e5 import E5Embedder
+from jobsim.embedders.e5 import QUERY_OVERHEAD_BYTES, E5Embedder
 from jobsim.embedders.registry import create_embedder
 from jobsim.errors import ConfigurationError
 from jobsim.settings import Settings
@@ -85,6 +85,22 @@ def test_a_long_text_is_cut_to_the_models_512_tokens(embedder: E5Embedder) -> No
     fitted = embedder._fit(model, body)
     assert len(fitted) < len(body)
     assert 480 <= model.token_count(fitted, True) <= 512
+
+
+def test_a_text_short_in_bytes_fits_without_counting_its_tokens(embedder: E5Embedder) -> None:
+    embedder.check()
+    model = embedder._model
+    texts = [
+        "Kierowca kat. C+E ( Niemcy ) !!! 3 500 € / mies.",
+        "看護師・介護職 (正社員) 東京都",
+        "  a  b  c  " * 20,
+        "Шофер / водач на камион — ☀️🚚 " * 6,
+        "x" * 500,
+    ]
+    for text in texts:
+        # The shortcut's rule: a token never covers less than one byte.
+        assert model.token_count(text, True) <= len(text.encode()) + QUERY_OVERHEAD_BYTES
+        assert embedder._fit(model, text) == text
 
 
 def test_text_a_c_engine_cannot_take_is_made_safe(embedder: E5Embedder) -> None:

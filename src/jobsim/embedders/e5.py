@@ -68,6 +68,8 @@ MODELS = {
 DEFAULT_MAX_BATCH = 32
 # XLM-R pieces average about four characters of Polish or English; the token cut below is exact.
 CHARS_PER_TOKEN = 4
+# The engine's "query: " prefix and its two special tokens, counted as bytes.
+QUERY_OVERHEAD_BYTES = len("query: ") + 2
 
 
 def parse_model(model: str) -> tuple[str, BundledModel]:
@@ -171,6 +173,8 @@ class E5Embedder(Embedder):
         """The text made safe for the C engine and cut to one window of the model."""
         # A NUL would end the C string early; a lone surrogate cannot be encoded to UTF-8.
         text = text.replace("\x00", " ").encode("utf-8", "replace").decode("utf-8")
+        if len(text.encode("utf-8")) + QUERY_OVERHEAD_BYTES <= self.max_tokens:
+            return text  # every token covers at least one byte: it fits without counting
         tokens = int(model.token_count(text, True))
         while tokens > self.max_tokens:
             # Cut in proportion to the excess (a little more, so it converges in a step or two).
