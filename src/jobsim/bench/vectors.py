@@ -26,9 +26,13 @@ def anchors_for(dims: int, count: int, rng: np.random.Generator) -> FloatArray:
 
 
 def fit_width(anchors: FloatArray, dims: int, rng: np.random.Generator) -> FloatArray:
-    """Anchors of another width: cut, or padded with a fixed random projection of themselves."""
+    """Anchors of another width: cut, or padded with a fixed random projection of themselves.
+    A cut can be all zeros (a posting whose description is all boilerplate gives its full
+    view, the first dimensions, no weight); such anchors are left out, as they have no
+    direction."""
     if anchors.shape[1] >= dims:
-        return _unit(anchors[:, :dims].copy())
+        cut = anchors[:, :dims]
+        return _unit(cut[np.linalg.norm(cut, axis=1) > 1e-6].copy())
     projection = rng.standard_normal((anchors.shape[1], dims - anchors.shape[1]))
     extra = (anchors @ projection.astype(np.float32)) / np.sqrt(anchors.shape[1])
     return _unit(np.hstack([anchors, extra]).astype(np.float32))
