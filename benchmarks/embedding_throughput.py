@@ -21,7 +21,6 @@ from importlib import metadata, resources
 from pathlib import Path
 
 from jobsim.embedders.registry import create_embedder
-from jobsim.embedding_cache import EmbeddingCache
 from jobsim.evaluation import load_labelled
 from jobsim.postings.schema import PostingIn
 from jobsim.postings.writer import new_posting
@@ -90,7 +89,7 @@ def measure(vectorizer: PostingVectorizer, batch: list[Posting], size: int) -> t
     the real rate of a worker that meets these postings for the first time."""
     inputs = [vectorizer.inputs(p) for p in batch]
     vectorizer.vectors(inputs[:size])  # warm-up
-    vectorizer.cache = EmbeddingCache(vectorizer.embedder.dims)
+    vectorizer.cache.clear()
     start = time.perf_counter()
     for offset in range(0, len(inputs), size):
         vectorizer.vectors(inputs[offset : offset + size])

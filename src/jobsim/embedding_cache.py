@@ -52,6 +52,12 @@ class EmbeddingCache:
         result: FloatMatrix = np.vstack([known[text] for text in texts])
         return result
 
+    def clear(self) -> None:
+        """Forget every text (a benchmark's warm-up must not answer the texts it times)."""
+        with self._lock:
+            self._vectors.clear()
+        self.hits = self.misses = 0
+
     def _remember(self, text: str, vector: FloatMatrix) -> None:
         if self.capacity <= 0:
             return

@@ -51,6 +51,16 @@ def test_the_least_recently_used_text_leaves_first() -> None:
     assert len(cache) == 2
 
 
+def test_a_cleared_cache_embeds_again() -> None:
+    embedder = CountingEmbedder()
+    cache = EmbeddingCache(dims=8)
+    cache.embed(["a"], embedder.embed)
+    cache.clear()
+    cache.embed(["a"], embedder.embed)
+    assert embedder.seen == [["a"], ["a"]]
+    assert (len(cache), cache.hits, cache.misses) == (1, 0, 1)
+
+
 def test_no_texts_give_an_empty_matrix() -> None:
     assert EmbeddingCache(dims=8).embed([], CountingEmbedder().embed).shape == (0, 8)
 
