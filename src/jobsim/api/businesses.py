@@ -10,7 +10,15 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import AfterValidator, BaseModel
 
 from jobsim.api.deps import get_service, trace_id
-from jobsim.api.jobs import ERRORS, WRITE, bulk_upsert_items
+from jobsim.api.jobs import (
+    ERRORS,
+    WRITE,
+    CategoryFilter,
+    CityFilter,
+    PageLimit,
+    PageOffset,
+    bulk_upsert_items,
+)
 from jobsim.api.schemas import BulkResponse
 from jobsim.api.similar import (
     MATCH_ERRORS,
@@ -67,15 +75,15 @@ async def create_business(data: BusinessIn, service: ServiceDep) -> BusinessOut:
 @router.get("", response_model=BusinessPage, responses=ERRORS)
 async def list_businesses(
     service: ServiceDep,
-    category: Annotated[str | None, Query(max_length=200), AfterValidator(without_nul)] = None,
-    city: Annotated[str | None, Query(max_length=120), AfterValidator(without_nul)] = None,
+    category: CategoryFilter = None,
+    city: CityFilter = None,
     q: Annotated[
         str | None,
         Query(max_length=200, description="text in the name"),
         AfterValidator(without_nul),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: PageLimit = 20,
+    offset: PageOffset = 0,
 ) -> BusinessPage:
     items, total = await run_in_threadpool(
         service.businesses.list_postings,

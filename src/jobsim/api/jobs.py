@@ -35,6 +35,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorResponse, "description": "the database is unavailable; see Retry-After"},
 }
 WRITE = [Depends(require_api_key)]
+# The filters and paging that every listing type's page of listings takes.
+CategoryFilter = Annotated[str | None, Query(max_length=200), AfterValidator(without_nul)]
+CityFilter = Annotated[str | None, Query(max_length=120), AfterValidator(without_nul)]
+PageLimit = Annotated[int, Query(ge=1, le=200)]
+PageOffset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
 @router.post(
@@ -55,16 +60,16 @@ async def list_postings(
     status_filter: Annotated[
         Literal["active", "closed", "draft"] | None, Query(alias="status")
     ] = None,
-    category: Annotated[str | None, Query(max_length=200), AfterValidator(without_nul)] = None,
-    city: Annotated[str | None, Query(max_length=120), AfterValidator(without_nul)] = None,
+    category: CategoryFilter = None,
+    city: CityFilter = None,
     company: Annotated[str | None, Query(max_length=200), AfterValidator(without_nul)] = None,
     q: Annotated[
         str | None,
         Query(max_length=200, description="text in the title"),
         AfterValidator(without_nul),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: PageLimit = 20,
+    offset: PageOffset = 0,
 ) -> PostingPage:
     return await run_in_threadpool(
         service.postings.page,
