@@ -62,10 +62,6 @@ class ApproximateIndex:
     def __len__(self) -> int:
         return len(self._index)
 
-    @property
-    def memory_bytes(self) -> int:
-        return int(self._index.memory_usage)
-
     def add(self, vectors: FloatArray, rows: IntArray | None = None, threads: int = 0) -> None:
         """Add vectors under their rows (by default the next rows after the last added); a
         row already in the graph is replaced."""

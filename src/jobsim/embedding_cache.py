@@ -39,14 +39,14 @@ class EmbeddingCache:
             known = {t: self._vectors[t] for t in texts if t in self._vectors}
             for text in known:
                 self._vectors.move_to_end(text)
-        unknown = list(dict.fromkeys(t for t in texts if t not in known))
+            unknown = list(dict.fromkeys(t for t in texts if t not in known))
+            self.misses += len(unknown)
+            self.hits += len(texts) - len(unknown)
         if unknown:
             known.update(zip(unknown, embed(unknown), strict=True))
             with self._lock:
                 for text in unknown:
                     self._remember(text, known[text])
-        self.misses += len(unknown)
-        self.hits += len(texts) - len(unknown)
         if not texts:
             return np.zeros((0, self.dims), dtype=np.float32)
         result: FloatMatrix = np.vstack([known[text] for text in texts])
@@ -56,7 +56,7 @@ class EmbeddingCache:
         """Forget every text (a benchmark's warm-up must not answer the texts it times)."""
         with self._lock:
             self._vectors.clear()
-        self.hits = self.misses = 0
+            self.hits = self.misses = 0
 
     def _remember(self, text: str, vector: FloatMatrix) -> None:
         if self.capacity <= 0:

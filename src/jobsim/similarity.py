@@ -454,9 +454,9 @@ class VectorIndex:
         allowed = self.candidates(now, rows) & self.of_type(meta.listing_type, rows)
         allowed &= score >= config.min_score
         excluded = [self.positions[p] for p in exclude if p in self.positions]
-        if excluded and rows is None:
+        if rows is None:
             allowed[excluded] = False
-        elif excluded and rows is not None:
+        else:
             allowed &= ~np.isin(rows, excluded)
         return allowed
 
