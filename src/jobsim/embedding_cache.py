@@ -21,8 +21,7 @@ DEFAULT_CAPACITY = 4_096  # about 6 MB at 384 dimensions
 
 
 class EmbeddingCache:
-    def __init__(self, dims: int, capacity: int = DEFAULT_CAPACITY) -> None:
-        self.dims = dims
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = capacity
         self.hits = 0
         self.misses = 0
@@ -34,7 +33,11 @@ class EmbeddingCache:
 
     def embed(self, texts: Sequence[str], embed: Callable[[list[str]], FloatMatrix]) -> FloatMatrix:
         """The vectors of `texts`, in order: known ones from the cache, the distinct others
-        from one call of `embed` (which must return one checked row per text)."""
+        from one call of `embed` (which must return one checked row per text, and its
+        zero-row matrix for no texts: the cache does not ask the embedder its width, which an
+        HTTP embedder learns only from a request)."""
+        if not texts:
+            return embed([])
         with self._lock:  # the API's threads share a free-text matcher's vectorizer
             known = {t: self._vectors[t] for t in texts if t in self._vectors}
             for text in known:
@@ -47,8 +50,6 @@ class EmbeddingCache:
             with self._lock:
                 for text in unknown:
                     self._remember(text, known[text])
-        if not texts:
-            return np.zeros((0, self.dims), dtype=np.float32)
         result: FloatMatrix = np.vstack([known[text] for text in texts])
         return result
 

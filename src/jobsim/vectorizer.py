@@ -63,7 +63,7 @@ class PostingVectorizer:
         self.boilerplate = BoilerplateFilter() if self.recipe.text.weigh_boilerplate else None
         self.primed = False
         # Titles repeat across a board's postings: each distinct text is embedded once.
-        self.cache = EmbeddingCache(embedder.dims)
+        self.cache = EmbeddingCache()
 
     @property
     def name(self) -> str:
@@ -146,4 +146,6 @@ class PostingVectorizer:
         )
 
     def _embed_checked(self, texts: list[str]) -> FloatMatrix:
+        if not texts:
+            return np.zeros((0, self.embedder.dims), dtype=np.float32)
         return validate_vectors(self.embedder.embed(texts), len(texts), self.embedder.dims)

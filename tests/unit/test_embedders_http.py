@@ -15,6 +15,8 @@ from jobsim.embedders.openai import OpenAIEmbedder
 from jobsim.embedders.registry import create_embedder
 from jobsim.errors import ConfigurationError, PermanentError, RateLimited, TransientError
 from jobsim.settings import Settings
+from jobsim.vector_recipe import VectorRecipe
+from jobsim.vectorizer import PostingVectorizer
 from tests.support.fake_clock import FakeClock
 from tests.support.fake_providers import (
     FakeProviderServer,
@@ -111,6 +113,15 @@ def test_vectors_follow_index_even_when_the_server_shuffles_the_data_items(
     vectors = openai.embed(texts)
     for row, text in zip(vectors, texts, strict=True):
         assert np.allclose(row, unit(vector_for(text, fake_openai.dims)), atol=1e-6)
+
+
+def test_building_a_vectorizer_sends_nothing_the_worker_start_up_check_is_the_first_request(
+    openai: OpenAIEmbedder, fake_openai: FakeProviderServer
+) -> None:
+    PostingVectorizer(openai, VectorRecipe.from_settings(Settings()))
+    assert fake_openai.requests == []  # a provider that is down must not fail the constructor
+    openai.check()
+    assert len(fake_openai.requests) == 1
 
 
 def test_an_empty_input_makes_no_request(

@@ -30,7 +30,7 @@ class CountingEmbedder(FakeEmbedder):
 
 def test_a_repeated_text_is_embedded_once_and_answers_keep_their_order() -> None:
     embedder = CountingEmbedder()
-    cache = EmbeddingCache(dims=8)
+    cache = EmbeddingCache()
     first = cache.embed(["driver", "nurse", "driver"], embedder.embed)
     second = cache.embed(["cook", "nurse"], embedder.embed)
     assert embedder.seen == [["driver", "nurse"], ["cook"]]
@@ -42,7 +42,7 @@ def test_a_repeated_text_is_embedded_once_and_answers_keep_their_order() -> None
 
 def test_the_least_recently_used_text_leaves_first() -> None:
     embedder = CountingEmbedder()
-    cache = EmbeddingCache(dims=8, capacity=2)
+    cache = EmbeddingCache(capacity=2)
     cache.embed(["a", "b"], embedder.embed)
     cache.embed(["a"], embedder.embed)  # "a" is now the most recent
     cache.embed(["c"], embedder.embed)  # "b" leaves
@@ -53,7 +53,7 @@ def test_the_least_recently_used_text_leaves_first() -> None:
 
 def test_a_cleared_cache_embeds_again() -> None:
     embedder = CountingEmbedder()
-    cache = EmbeddingCache(dims=8)
+    cache = EmbeddingCache()
     cache.embed(["a"], embedder.embed)
     cache.clear()
     cache.embed(["a"], embedder.embed)
@@ -61,12 +61,14 @@ def test_a_cleared_cache_embeds_again() -> None:
     assert (len(cache), cache.hits, cache.misses) == (1, 0, 1)
 
 
-def test_no_texts_give_an_empty_matrix() -> None:
-    assert EmbeddingCache(dims=8).embed([], CountingEmbedder().embed).shape == (0, 8)
+def test_no_texts_are_the_embedders_own_empty_answer() -> None:
+    embedder = CountingEmbedder()
+    assert EmbeddingCache().embed([], embedder.embed).shape == (0, 8)
+    assert embedder.seen == [[]]
 
 
 def test_a_wrong_answer_from_the_embedder_is_refused_and_not_kept() -> None:
-    cache = EmbeddingCache(dims=8)
+    cache = EmbeddingCache()
     with pytest.raises(ValueError):
         cache.embed(["a", "b"], lambda texts: np.zeros((1, 8), dtype=np.float32))
     assert len(cache) == 0

@@ -30,8 +30,10 @@ class FakeEmbedder(Embedder):
 
     def embed(self, texts: Sequence[str]) -> FloatMatrix:
         self.calls.append(len(texts))
-        rows = [self._vector(text) for text in texts]
-        return validate_vectors(np.array(rows, dtype=np.float32), len(texts), self.dims)
+        rows = np.zeros((len(texts), self.dims), dtype=np.float32)
+        for row, text in enumerate(texts):
+            rows[row] = self._vector(text)
+        return validate_vectors(rows, len(texts), self.dims)
 
     def _vector(self, text: str) -> np.ndarray:
         vector = np.zeros(self.dims, dtype=np.float32)
