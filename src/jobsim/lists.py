@@ -269,11 +269,20 @@ class SimilarityEngine:
         return len(listed)
 
     def postings_embedded(self, tx: ListTransaction, posting_ids: Iterable[str]) -> None:
-        """Their vectors are current: one after the other, each posting's own list is written
-        and it enters the lists it now ranks in; every changed list is stored once, at the end."""
-        for posting_id in posting_ids:
+        """Their vectors are current: each posting's own list is written, then each enters the
+        lists it now ranks in; the lists it enters are read in one go and every changed list
+        is stored once, at the end.
+
+        Which lists a posting enters is decided before the batch's other postings entered
+        theirs: those only raise a list's floor, so the set found is a superset, and the merge
+        keeps the top N of each list as entering them one by one would."""
+        ids = list(posting_ids)
+        for posting_id in ids:
             self._refresh_list(tx, posting_id)
-            self._insert_into_others(tx, posting_id)
+        entering = [(posting_id, self._lists_entered(tx, posting_id)) for posting_id in ids]
+        self._load_lists(tx, [owner for _, owners in entering for owner, _ in owners])
+        for posting_id, owners in entering:
+            self._insert_into(tx, posting_id, owners)
         self._flush(tx)
 
     def posting_changed(self, tx: ListTransaction, posting: Posting) -> None:
@@ -334,22 +343,24 @@ class SimilarityEngine:
         )
         self._stage(tx, {posting_id: matches})
 
-    def _insert_into_others(self, tx: ListTransaction, posting_id: str) -> int:
-        """Put a posting into every other list where it now ranks; returns how many lists."""
+    def _lists_entered(self, tx: ListTransaction, posting_id: str) -> list[tuple[str, Match]]:
+        """The other lists a listed posting now ranks in, with its entry in each."""
         if not self.index.meta(posting_id).listed_at(tx.now):
-            return 0
-        owners = self.index.lists_it_enters(posting_id, self.config, tx.now)
-        if not owners:
-            return 0
-        current = self._load_lists(tx, [owner for owner, _ in owners])
+            return []
+        return self.index.lists_it_enters(posting_id, self.config, tx.now)
+
+    def _insert_into(
+        self, tx: ListTransaction, posting_id: str, owners: Sequence[tuple[str, Match]]
+    ) -> None:
+        """Put a posting's entries into the lists of `owners` (loaded by the caller)."""
         updated: dict[str, list[Match]] = {}
         for owner, match in owners:
-            entries = [m for m in current.get(owner, []) if m.posting_id != posting_id]
+            current = tx.staged[owner] if owner in tx.staged else tx.stored[owner]
+            entries = [m for m in current if m.posting_id != posting_id]
             entries.append(match)
             entries.sort(key=lambda m: (-m.score, m.posting_id))
             updated[owner] = entries[: self.config.top_n]
         self._stage(tx, updated)
-        return len(updated)
 
     def _refill_lists_holding(self, tx: ListTransaction, posting_id: str) -> int:
         """Recompute every list that holds `posting_id` (it left, or its vector changed)."""
@@ -372,11 +383,13 @@ class SimilarityEngine:
         self._flush(tx)
         return len(owners)
 
-    def _load_lists(self, tx: ListTransaction, owners: Sequence[str]) -> dict[str, list[Match]]:
-        """The current lists of `owners`: staged ones as staged, the others as stored."""
-        lists = {owner: tx.staged[owner] for owner in owners if owner in tx.staged}
-        stored = [owner for owner in owners if owner not in tx.staged]
-        for start in range(0, len(stored), _CHUNK):
+    def _load_lists(self, tx: ListTransaction, owners: Iterable[str]) -> None:
+        """Read into `tx.stored` the lists of `owners` this transaction has neither staged nor
+        read, in a few statements."""
+        wanted = [o for o in dict.fromkeys(owners) if o not in tx.staged and o not in tx.stored]
+        for start in range(0, len(wanted), _CHUNK):
+            part = wanted[start : start + _CHUNK]
+            lists: dict[str, list[Match]] = {owner: [] for owner in part}
             rows = tx.session.execute(
                 select(
                     _SIMILAR.c.posting_id,
@@ -384,13 +397,11 @@ class SimilarityEngine:
                     _SIMILAR.c.score,
                     _SIMILAR.c.semantic,
                     _SIMILAR.c.context,
-                ).where(_SIMILAR.c.posting_id.in_(stored[start : start + _CHUNK]))
+                ).where(_SIMILAR.c.posting_id.in_(part))
             )
             for owner, similar_id, score, semantic, context in rows:
-                lists.setdefault(owner, []).append(Match(similar_id, score, semantic, context))
-        for owner in stored:
-            tx.stored[owner] = lists.setdefault(owner, [])
-        return lists
+                lists[owner].append(Match(similar_id, score, semantic, context))
+            tx.stored.update(lists)
 
     def _stage(self, tx: ListTransaction, lists: dict[str, list[Match]]) -> None:
         """Take these lists as current: in the index's list state now, in the database at the
