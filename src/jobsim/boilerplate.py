@@ -29,7 +29,7 @@ import math
 import re
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -48,7 +48,7 @@ IntArray = npt.NDArray[np.int64]
 
 def shingle_buckets(words: list[str]) -> IntArray:
     """The table bucket of each shingle of `words`, in order (one per starting word)."""
-    keys = [_DIGITS.sub("0", word.lower()) for word in words]
+    keys = _DIGITS.sub("0", " ".join(words).lower()).split()  # lower() adds no spaces
     count = len(keys) - SHINGLE_WORDS + 1
     mask = (1 << _TABLE_BITS) - 1
     return np.array(
@@ -75,7 +75,8 @@ class BoilerplateFilter:
         self.share = share
         self.min_threshold = min_threshold
         self._counts = np.zeros(1 << _TABLE_BITS, dtype=np.int32)
-        self._seen: OrderedDict[str, IntArray] = OrderedDict()
+        # Each description counted: its text's CRC-32 and its distinct shingle buckets.
+        self._seen: OrderedDict[str, tuple[int, IntArray]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -87,30 +88,57 @@ class BoilerplateFilter:
 
     def observe(self, key: str, description: str) -> None:
         """Count one posting's description (again, if `key` was seen: its old text is dropped)."""
-        old = self._seen.pop(key, None)
-        if old is not None:
-            self._counts[old] -= 1
-        buckets = np.unique(shingle_buckets(description[:MAX_CHARS].split()))
-        self._counts[buckets] += 1
-        self._seen[key] = buckets
-        while len(self._seen) > self.capacity:
-            _, oldest = self._seen.popitem(last=False)
-            self._counts[oldest] -= 1
+        words = description[:MAX_CHARS].split()
+        self._observe(key, words)
 
     def observe_all(self, descriptions: Iterable[tuple[str, str]]) -> None:
         for key, description in descriptions:
             self.observe(key, description)
 
+    def observe_and_share(self, descriptions: Sequence[tuple[str, str]]) -> list[float]:
+        """Count these postings' descriptions, then give each one's `kept_share` under the new
+        counts (a batch sees the text it shares with itself); each text is cut into shingles
+        once."""
+        cut = [description[:MAX_CHARS].split() for _, description in descriptions]
+        buckets = [shingle_buckets(words) for words in cut]
+        for (key, _), words, shingles in zip(descriptions, cut, buckets, strict=True):
+            self._observe(key, words, shingles)
+        return [self._kept_share(w, b) for w, b in zip(cut, buckets, strict=True)]
+
+    def _observe(self, key: str, words: list[str], buckets: IntArray | None = None) -> None:
+        """Count `words` (cut into `buckets` when the caller has them) as `key`'s description.
+        The same text seen again (a worker primed with the postings it then embeds) only
+        becomes the newest: it is not cut again."""
+        fingerprint = zlib.crc32(" ".join(words).encode("utf-8"))
+        old = self._seen.pop(key, None)
+        if old is not None and old[0] == fingerprint:
+            self._seen[key] = old
+            return
+        if old is not None:
+            self._counts[old[1]] -= 1
+        unique = np.unique(shingle_buckets(words) if buckets is None else buckets)
+        self._counts[unique] += 1
+        self._seen[key] = (fingerprint, unique)
+        while len(self._seen) > self.capacity:
+            _, (_, oldest) = self._seen.popitem(last=False)
+            self._counts[oldest] -= 1
+
     def kept_share(self, description: str) -> float:
         """The share of `description`'s characters (spacing aside) that `distinctive` keeps:
         1 for a description of its own, near 0 for one that is all template."""
-        whole = len(" ".join(description[:MAX_CHARS].split()))
-        return len(self.distinctive(description)) / whole if whole else 1.0
+        words = description[:MAX_CHARS].split()
+        return self._kept_share(words, shingle_buckets(words))
 
     def distinctive(self, description: str) -> str:
         """`description` without the words that shingles shared by `threshold` postings cover."""
         words = description[:MAX_CHARS].split()
-        buckets = shingle_buckets(words)
+        return self._distinctive(words, shingle_buckets(words))
+
+    def _kept_share(self, words: list[str], buckets: IntArray) -> float:
+        whole = len(" ".join(words))
+        return len(self._distinctive(words, buckets)) / whole if whole else 1.0
+
+    def _distinctive(self, words: list[str], buckets: IntArray) -> str:
         if not len(buckets) or not len(self._seen):
             return " ".join(words)
         shared = self._counts[buckets] >= self.threshold

@@ -115,24 +115,16 @@ class PostingVectorizer:
         self.boilerplate.observe_all(recent_descriptions(db, self.boilerplate.capacity))
         self.primed = True
 
-    def observe(self, inputs: Sequence[PostingInputs]) -> None:
-        """Count these postings' descriptions in the boilerplate filter (when there is one)
-        before any of them is read, so a batch or an import sees its own shared text."""
-        if self.boilerplate is not None:
-            self.boilerplate.observe_all(
-                (i.key, i.description) for i in inputs if i.description is not None
-            )
-
     def _shares(self, inputs: Sequence[PostingInputs]) -> FloatArray:
         """The share of each posting's description that is not boilerplate (1 where the recipe
         does not weigh boilerplate, the full view is off, or there is no description)."""
         shares = np.ones(len(inputs), dtype=np.float32)
         if self.boilerplate is None or self.views.full <= 0:
             return shares
-        self.observe(inputs)
-        for row, item in enumerate(inputs):
-            if item.description is not None:
-                shares[row] = self.boilerplate.kept_share(item.description)
+        described = [row for row, item in enumerate(inputs) if item.description is not None]
+        shares[described] = self.boilerplate.observe_and_share(
+            [(inputs[row].key, inputs[row].description or "") for row in described]
+        )
         return shares
 
     def _embed_glossed(self, texts: Sequence[tuple[str, str]]) -> FloatMatrix:

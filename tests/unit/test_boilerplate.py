@@ -85,3 +85,15 @@ def test_in_a_large_window_text_must_be_shared_by_one_percent_of_it() -> None:
     for number in range(6, 12):
         seen.observe(f"ad-{number}", f"{AGENCY} {JOBS[number % 6]}")
     assert seen.distinctive(text) == JOBS[0]
+
+
+def test_a_batch_counted_and_shared_at_once_matches_counting_then_sharing() -> None:
+    batch = [(f"ad-{number}", f"{AGENCY} {job}") for number, job in enumerate(JOBS)]
+    one_by_one = BoilerplateFilter(min_threshold=5)
+    one_by_one.observe_all(batch)
+    expected = [one_by_one.kept_share(text) for _, text in batch]
+    at_once = BoilerplateFilter(min_threshold=5)
+    assert at_once.observe_and_share(batch) == expected
+    assert 0 < expected[0] < 0.5  # the agency's introduction is most of each ad
+    # Seen again, as when a worker primed from the database embeds the same postings:
+    assert at_once.observe_and_share(batch) == expected
