@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import cast
 
 import numpy as np
-from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,7 @@ from jobsim.clock import Clock, system_clock
 from jobsim.errors import ModelRetired
 from jobsim.postings.listed import is_active, is_listed
 from jobsim.similarity import FloatArray, Match, PostingMeta, ScoringConfig, VectorIndex
+from jobsim.storage import list_rows
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Counter, Embedding, Posting, SimilarEntry
 
@@ -419,26 +420,17 @@ class SimilarityEngine:
             return
         session = tx.session
         replaced = [owner for owner in tx.staged if owner not in tx.stored]
-        for start in range(0, len(replaced), _CHUNK):
-            part = replaced[start : start + _CHUNK]
-            session.execute(delete(_SIMILAR).where(_SIMILAR.c.posting_id.in_(part)))
+        list_rows.delete_lists(session, replaced)
         gone, added = _changes(tx.staged, tx.stored)
-        for start in range(0, len(gone), _CHUNK):
-            pairs = tuple_(_SIMILAR.c.posting_id, _SIMILAR.c.similar_id)
-            session.execute(delete(_SIMILAR).where(pairs.in_(gone[start : start + _CHUNK])))
-        rows = [
-            _entry_row(owner, match, tx.now) for owner in replaced for match in tx.staged[owner]
+        list_rows.delete_entries(session, gone)
+        rows = [_entry_row(owner, match) for owner in replaced for match in tx.staged[owner]]
+        rows += [_entry_row(owner, match) for owner, match in added]
+        list_rows.insert_entries(session, rows, tx.now)
+        states = [
+            list_rows.ListState(owner, *_list_state(matches, self.config.top_n))
+            for owner, matches in tx.staged.items()
         ]
-        rows += [_entry_row(owner, match, tx.now) for owner, match in added]
-        if rows:
-            session.execute(insert(_SIMILAR), rows)
-        states = []
-        for owner, matches in tx.staged.items():
-            count, floor = _list_state(matches, self.config.top_n)
-            states.append({"owner": owner, "count": count, "floor": floor})
-        session.execute(
-            _LIST_STATE_UPDATE.values(list_seq=self._seq(tx), similar_computed_at=tx.now), states
-        )
+        list_rows.set_list_states(session, states, self._seq(tx), tx.now)
         tx.stored.update(tx.staged)
         tx.staged.clear()
 
@@ -459,24 +451,11 @@ def _changes(
     return gone, added
 
 
-def _entry_row(owner: str, match: Match, now: datetime) -> dict[str, object]:
-    return {
-        "posting_id": owner,
-        "similar_id": match.posting_id,
-        "score": match.score,
-        "semantic": match.semantic,
-        "context": match.context,
-        "computed_at": now,
-    }
+def _entry_row(owner: str, match: Match) -> list_rows.EntryRow:
+    return list_rows.EntryRow(owner, match.posting_id, match.score, match.semantic, match.context)
 
 
 _SIMILAR = cast(Table, SimilarEntry.__table__)
-_POSTINGS = cast(Table, Posting.__table__)
-_LIST_STATE_UPDATE = (
-    update(_POSTINGS)
-    .where(_POSTINGS.c.id == bindparam("owner"))
-    .values(similar_count=bindparam("count"), similar_floor=bindparam("floor"))
-)
 
 
 def _list_state(matches: Iterable[Match], top_n: int) -> tuple[int, float | None]:

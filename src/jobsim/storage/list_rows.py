@@ -1,0 +1,159 @@
+"""The rows of the cached similar lists, written set-based: one home for the statements that
+delete entries, insert entries and record each list's state.
+
+A batch of new postings changes a few thousand entries. On PostgreSQL each kind of change is
+one statement whose values travel as arrays (`unnest`): the server plans it once and joins the
+arrays to the primary key, where a row-value `IN` list of hundreds of pairs costs milliseconds
+to plan and the same again to run as a bitmap OR. SQLite runs in-process, so its portable forms
+(an executemany, a chunked `IN`) cost no round trips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Table, bindparam, delete, insert, text, tuple_, update
+from sqlalchemy.orm import Session
+
+from jobsim.storage.models import Posting, SimilarEntry
+from jobsim.storage.types import UTCDateTime
+
+_CHUNK = 500  # pairs or owners per SQLite statement: well under its 32,766 variables
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    """One entry of `owner`'s list."""
+
+    owner: str
+    similar_id: str
+    score: float
+    semantic: float
+    context: float
+
+
+@dataclass(frozen=True)
+class ListState:
+    """How many entries `owner`'s list holds, and its lowest score when it is full."""
+
+    owner: str
+    count: int
+    floor: float | None
+
+
+def delete_lists(session: Session, owners: Sequence[str]) -> None:
+    """Every entry of these owners' lists."""
+    if _is_postgresql(session):
+        if owners:
+            session.execute(
+                text('DELETE FROM "similar" WHERE posting_id = ANY(CAST(:owners AS varchar[]))'),
+                {"owners": list(owners)},
+            )
+        return
+    for start in range(0, len(owners), _CHUNK):
+        part = owners[start : start + _CHUNK]
+        session.execute(delete(_SIMILAR).where(_SIMILAR.c.posting_id.in_(part)))
+
+
+def delete_entries(session: Session, pairs: Sequence[tuple[str, str]]) -> None:
+    """The entries (owner, similar id)."""
+    if not pairs:
+        return
+    if _is_postgresql(session):
+        session.execute(
+            text(
+                'DELETE FROM "similar" AS s USING unnest(CAST(:owners AS varchar[]), '
+                "CAST(:similar AS varchar[])) AS v(owner, similar_id) "
+                "WHERE s.posting_id = v.owner AND s.similar_id = v.similar_id"
+            ),
+            {"owners": [o for o, _ in pairs], "similar": [s for _, s in pairs]},
+        )
+        return
+    key = tuple_(_SIMILAR.c.posting_id, _SIMILAR.c.similar_id)
+    for start in range(0, len(pairs), _CHUNK):
+        session.execute(delete(_SIMILAR).where(key.in_(pairs[start : start + _CHUNK])))
+
+
+def insert_entries(session: Session, rows: Sequence[EntryRow], now: datetime) -> None:
+    """New entries, computed at `now`."""
+    if not rows:
+        return
+    if _is_postgresql(session):
+        session.execute(
+            text(
+                'INSERT INTO "similar" (posting_id, similar_id, score, semantic, context, '
+                "computed_at) SELECT owner, similar_id, score, semantic, context, :now FROM "
+                "unnest(CAST(:owners AS varchar[]), CAST(:similar AS varchar[]), "
+                "CAST(:scores AS float8[]), CAST(:semantic AS float8[]), "
+                "CAST(:context AS float8[])) AS v(owner, similar_id, score, semantic, context)"
+            ).bindparams(_NOW),
+            {
+                "now": now,
+                "owners": [r.owner for r in rows],
+                "similar": [r.similar_id for r in rows],
+                "scores": [r.score for r in rows],
+                "semantic": [r.semantic for r in rows],
+                "context": [r.context for r in rows],
+            },
+        )
+        return
+    session.execute(
+        insert(_SIMILAR),
+        [
+            {
+                "posting_id": r.owner,
+                "similar_id": r.similar_id,
+                "score": r.score,
+                "semantic": r.semantic,
+                "context": r.context,
+                "computed_at": now,
+            }
+            for r in rows
+        ],
+    )
+
+
+def set_list_states(
+    session: Session, states: Sequence[ListState], list_seq: int, now: datetime
+) -> None:
+    """Each owner's list count and floor, stamped with the sync sequence and `now`."""
+    if not states:
+        return
+    if _is_postgresql(session):
+        session.execute(
+            text(
+                "UPDATE postings AS p SET similar_count = v.count, similar_floor = v.floor, "
+                "list_seq = :seq, similar_computed_at = :now FROM "
+                "unnest(CAST(:owners AS varchar[]), CAST(:counts AS integer[]), "
+                "CAST(:floors AS float8[])) AS v(owner, count, floor) WHERE p.id = v.owner"
+            ).bindparams(_NOW),
+            {
+                "seq": list_seq,
+                "now": now,
+                "owners": [s.owner for s in states],
+                "counts": [s.count for s in states],
+                "floors": [s.floor for s in states],
+            },
+        )
+        return
+    session.execute(
+        _LIST_STATE_UPDATE.values(list_seq=list_seq, similar_computed_at=now),
+        [{"owner": s.owner, "count": s.count, "floor": s.floor} for s in states],
+    )
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+_NOW = bindparam("now", type_=UTCDateTime())
+_SIMILAR = cast(Table, SimilarEntry.__table__)
+_POSTINGS = cast(Table, Posting.__table__)
+_LIST_STATE_UPDATE = (
+    update(_POSTINGS)
+    .where(_POSTINGS.c.id == bindparam("owner"))
+    .values(similar_count=bindparam("count"), similar_floor=bindparam("floor"))
+)

@@ -1,0 +1,65 @@
+"""The set-based writes of similar-list rows do the same on SQLite (portable statements) and
+PostgreSQL (array statements): entries deleted by pair or by owner, inserted with their time,
+and each list's count and floor recorded."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from jobsim.storage import list_rows
+from jobsim.storage.engine import Database
+from jobsim.storage.list_rows import EntryRow, ListState
+from jobsim.storage.models import Posting, SimilarEntry
+from tests.reliability.conftest import create_postings
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def entries(db: Database) -> set[tuple[str, str, float]]:
+    with db.read() as session:
+        rows = session.execute(
+            select(SimilarEntry.posting_id, SimilarEntry.similar_id, SimilarEntry.score)
+        )
+        return {(owner, similar, round(score, 6)) for owner, similar, score in rows}
+
+
+def test_entries_are_inserted_deleted_by_pair_and_by_owner(db: Database) -> None:
+    a, b, c, d = create_postings(db, 4)
+    rows = [
+        EntryRow(a, b, 0.9, 0.8, 0.1),
+        EntryRow(a, c, 0.7, 0.6, 0.1),
+        EntryRow(b, a, 0.9, 0.8, 0.1),
+        EntryRow(c, d, 0.5, 0.5, 0.0),
+    ]
+    with db.write() as session:
+        list_rows.insert_entries(session, rows, NOW)
+    assert entries(db) == {(r.owner, r.similar_id, r.score) for r in rows}
+    with db.read() as session:
+        times = set(session.scalars(select(SimilarEntry.computed_at)))
+    assert times == {NOW}
+    with db.write() as session:
+        list_rows.delete_entries(session, [(a, c), (c, b)])  # (c, b) is not there: no error
+        list_rows.delete_lists(session, [b])
+    assert entries(db) == {(a, b, 0.9), (c, d, 0.5)}
+    with db.write() as session:
+        list_rows.delete_entries(session, [])
+        list_rows.insert_entries(session, [], NOW)
+    assert len(entries(db)) == 2
+
+
+def test_list_states_set_counts_floors_sequence_and_time_including_no_floor_at_all(
+    db: Database,
+) -> None:
+    a, b, c = create_postings(db, 3)
+    with db.write() as session:
+        list_rows.set_list_states(session, [ListState(a, 2, None), ListState(b, 0, None)], 7, NOW)
+    with db.write() as session:
+        list_rows.set_list_states(session, [ListState(c, 20, 0.42)], 8, NOW)
+    with db.read() as session:
+        got = {
+            p.id: (p.similar_count, p.similar_floor, p.list_seq, p.similar_computed_at)
+            for p in session.scalars(select(Posting))
+        }
+    assert got == {a: (2, None, 7, NOW), b: (0, None, 7, NOW), c: (20, 0.42, 8, NOW)}
