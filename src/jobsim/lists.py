@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import cast
 
 import numpy as np
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, delete, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -81,8 +81,10 @@ def changed_postings(
     updated since `since`: those whose version moved from the one `versions` says the index
     read. A row still at version 1 is as it was created, so as the index read it (an import's
     rows, all recent, are skipped in SQL instead of checked at every sync)."""
-    recent = session.execute(
-        select(Posting.id, Posting.version).where(Posting.updated_at >= since, Posting.version > 1)
+    recent = session.execute(  # a literal 1: the partial index ix_postings_edited matches it
+        select(Posting.id, Posting.version).where(
+            Posting.updated_at >= since, Posting.version > literal_column("1")
+        )
     )
     changed = [
         posting_id

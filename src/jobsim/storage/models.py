@@ -86,6 +86,15 @@ class Posting(Base):
         Index("ix_postings_category", "category"),
         Index("ix_postings_city", "city"),
         Index("ix_postings_updated_at", "updated_at"),
+        # Edited postings (jobsim.lists.changed_postings reads them at every sync).
+        Index(
+            "ix_postings_edited",
+            "updated_at",
+            "version",
+            "id",
+            sqlite_where=text("version > 1"),
+            postgresql_where=text("version > 1"),
+        ),
         Index("ix_postings_created_at", "created_at"),
         Index("ix_postings_list_seq", "list_seq"),
         Index("ix_postings_listing_type", "listing_type"),
