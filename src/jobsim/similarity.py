@@ -169,6 +169,33 @@ def _level_table(level_name: str | None, bonus: ContextBonus) -> FloatArray:
     return table
 
 
+# The context flags of a row against a query, as bits of one small code (see _context_table).
+_SAME_CATEGORY, _SAME_PLACE, _NEAR, _SAME_REGION = 8, 4, 2, 1
+_FLAG_CODES = 16
+
+
+@lru_cache(maxsize=64)
+def _context_table(level_name: str | None, bonus: ContextBonus) -> FloatArray:
+    """The whole context bonus, indexed by (row level + 1) * 16 + the row's flags: every sum
+    of parts computed once per query, with the same float32 operations, in the same order, as
+    context_parts' arrays would be summed (so the gather is bit-for-bit their sum)."""
+    levels = _level_table(level_name, bonus)
+    flags = np.arange(_FLAG_CODES)
+    category = _where((flags & _SAME_CATEGORY) > 0, bonus.category)
+    location = np.maximum(
+        np.maximum(
+            _where((flags & _SAME_PLACE) > 0, bonus.same_city),
+            _where((flags & _NEAR) > 0, bonus.near),
+        ),
+        _where((flags & _SAME_REGION) > 0, bonus.same_region),
+    )
+    table: FloatArray = np.minimum(
+        (levels[:, None] + category[None, :]) + location[None, :], np.float32(1.0)
+    ).reshape(-1)
+    table.setflags(write=False)
+    return table
+
+
 class _Codes:
     """Interns strings as small ints so equality tests run on numpy arrays."""
 
@@ -368,11 +395,28 @@ class VectorIndex:
         self, meta: PostingMeta, bonus: ContextBonus = JOB_BONUS, rows: Rows | None = None
     ) -> FloatArray:
         """The context bonus of `meta` against every row (or `rows`), in [0, 1]: the sum of
-        its parts."""
-        parts = self.context_parts(meta, bonus, rows)
-        total = parts["experience_level"] + parts["category"] + parts["location"]
-        clipped: FloatArray = np.minimum(total, np.float32(1.0))
-        return clipped
+        its parts (context_parts), read from a table by each row's level and flags: one
+        gather instead of a float array per part."""
+        r = self._rows(rows)
+        code = (self._level[r] + 1).astype(np.uint8) * np.uint8(_FLAG_CODES)
+        category = self._strings.lookup(meta.category)
+        if category >= 0:
+            code |= (self._category[r] == category).view(np.uint8) * np.uint8(_SAME_CATEGORY)
+        city = self._strings.lookup(meta.city)
+        cities, remotes = self._city[r], self._remote[r]
+        same_place = remotes if meta.remote else np.zeros(len(cities), dtype=bool)
+        if city >= 0:
+            same_place = same_place | (cities == city)
+        code |= same_place.view(np.uint8) * np.uint8(_SAME_PLACE)
+        if city < 0 or meta.remote:
+            code |= np.uint8(_NEAR)
+        else:
+            code |= ((cities < 0) | remotes).view(np.uint8) * np.uint8(_NEAR)
+        region = self._strings.lookup(meta.region)
+        if region >= 0:
+            code |= (self._region[r] == region).view(np.uint8) * np.uint8(_SAME_REGION)
+        scores: FloatArray = _context_table(meta.experience_level, bonus).take(code)
+        return scores
 
     def score_all(
         self, vector: FloatArray, meta: PostingMeta, config: ScoringConfig

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import product
 
 import numpy as np
 import pytest
 
-from jobsim.similarity import PostingMeta, ScoringConfig, VectorIndex
+from jobsim.postings.schema import EXPERIENCE_LEVELS
+from jobsim.similarity import JOB_BONUS, ContextBonus, PostingMeta, ScoringConfig, VectorIndex
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -289,3 +291,33 @@ def test_a_query_for_a_city_no_posting_has_matches_none_and_leaves_the_codes_alo
     assert list(index.filtered(remote_only=True)) == [False, True]
     assert list(index.filtered(exclude_company="ACME")) == [False, True]
     assert nowhere[0] == pytest.approx(0.25)  # unknown level only: different cities, no category
+
+
+def test_the_context_table_gives_bit_for_bit_the_sum_of_the_parts_for_every_kind_of_query() -> None:
+    rng = np.random.default_rng(3)
+    categories, cities, regions = [None, "a", "b"], [None, "x", "y"], [None, "r1", "r2"]
+    levels = [None, *EXPERIENCE_LEVELS]
+    index = VectorIndex(4, capacity=600)
+    for i in range(600):
+        meta = PostingMeta(
+            category=categories[rng.integers(3)],
+            city=cities[rng.integers(3)],
+            region=regions[rng.integers(3)],
+            remote=bool(rng.integers(2)),
+            experience_level=levels[rng.integers(len(levels))],
+        )
+        index.upsert(f"p{i}", np.ones(4, dtype=np.float32) / 2, meta)
+    odd = ContextBonus(0.1, 0.05, 0.01, 0.2, 0.4, same_city=0.3, near=0.2, same_region=0.25)
+    rows = rng.integers(0, 600, 40)
+    for bonus, category, city, region, remote, level in product(
+        (JOB_BONUS, odd), [*categories, "new"], [*cities, "new"], regions, (False, True), levels
+    ):
+        query = PostingMeta(
+            category=category, city=city, region=region, remote=remote, experience_level=level
+        )
+        parts = index.context_parts(query, bonus)
+        summed = np.minimum(
+            parts["experience_level"] + parts["category"] + parts["location"], np.float32(1.0)
+        )
+        assert index.context_scores(query, bonus).tobytes() == summed.tobytes()
+        assert index.context_scores(query, bonus, rows).tobytes() == summed[rows].tobytes()
