@@ -46,7 +46,8 @@ class ApproximateIndex:
         quantization: Quantization = "f16",
         connectivity: int = 16,
         expansion_add: int = 128,
-        expansion_search: int = 96,
+        # 96 gave recall@10 0.96-0.98 at 1,000,000 rows, 192 and more 0.987 (docs/performance.md)
+        expansion_search: int = 256,
     ) -> None:
         # int8 keeps only the angle well: stored unit vectors are rescaled, so cosine it is.
         metric = "cos" if quantization == "i8" else "ip"
