@@ -11,7 +11,10 @@ _SCRIPT_STYLE = re.compile(r"(?is)<(script|style)\b.*?</\1\s*>")
 _TAG = re.compile(r"<[^>]{0,2000}>")
 _BLOCK_TAG = re.compile(r"(?i)<\s*(br|/p|/div|/li|/h[1-6]|li)\b[^>]*>")
 _MARKDOWN = re.compile(r"(\*\*|__|`{1,3}|^#{1,6}\s+|^\s*[-*+]\s+)", re.MULTILINE)
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+_SPACE_CHARS = "\t\u00a0\u2000-\u200b\u202f\u205f\u3000"
+# Every run of spacing becomes one space; a lone space is left alone (it already is one), which
+# spares a replacement per word.
+_SPACES = re.compile(f"[{_SPACE_CHARS}][ {_SPACE_CHARS}]*| [ {_SPACE_CHARS}]+")
 _NEWLINES = re.compile(r"\n{3,}")
 _EMOJI = re.compile(
     "["
@@ -22,6 +25,8 @@ _EMOJI = re.compile(
     "\U000e0020-\U000e007f"  # tag characters
     "]+"
 )
+_FIRST_EMOJI_CHAR = "\u200d"  # the smallest character _EMOJI matches (the zero-width joiner)
+_LINE_MARKERS = frozenset("#-*+")
 
 
 # The worker cleans a batch's texts twice (its plan, then the content-hash fence in the write);
@@ -35,12 +40,24 @@ def clean_text(value: str) -> str:
     value = _BLOCK_TAG.sub("\n", value)
     value = _TAG.sub(" ", value)
     value = html.unescape(value)
-    value = _MARKDOWN.sub("", value)
-    value = _EMOJI.sub(" ", value)
+    if _may_hold_markdown(value):
+        value = _MARKDOWN.sub("", value)
+    if value and max(value) >= _FIRST_EMOJI_CHAR:
+        value = _EMOJI.sub(" ", value)
     value = _drop_control_characters(value)
     value = unicodedata.normalize("NFC", value)
-    lines = [_SPACES.sub(" ", line).strip() for line in value.split("\n")]
-    return _NEWLINES.sub("\n\n", "\n".join(lines)).strip()
+    lines = [line.strip() for line in _SPACES.sub(" ", value).split("\n")]
+    text = "\n".join(lines)
+    return (_NEWLINES.sub("\n\n", text) if "\n\n\n" in text else text).strip()
+
+
+def _may_hold_markdown(value: str) -> bool:
+    """False where _MARKDOWN cannot match: no inline marker, and no line whose first
+    non-space character is a heading or list marker. The regex tries its alternatives at every
+    character, which costs more than all the other cleaning together on a long description."""
+    if "**" in value or "__" in value or "`" in value:
+        return True
+    return any(line.lstrip()[:1] in _LINE_MARKERS for line in value.split("\n"))
 
 
 def _drop_control_characters(value: str) -> str:

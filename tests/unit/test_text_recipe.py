@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import html
+import random
+import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from jobsim import text as cleaning
+from jobsim.bench.postings import generate_postings
 from jobsim.postings.recipe import DEFAULT_RECIPE, TextRecipe, content_hash, posting_inputs
 from jobsim.postings.schema import PostingIn, PostingPatch
 from jobsim.storage.models import Posting
@@ -288,3 +294,70 @@ def test_a_real_city_stays_a_city() -> None:
 
     assert posting.location is not None
     assert (posting.location.city, posting.location.remote) == ("Remscheid", False)
+
+
+def _clean_text_as_first_written(value: str) -> str:
+    """clean_text before its shortcuts (each regex on every text, spacing per line): the
+    oracle the shortcuts must match character for character."""
+    spaces = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    value = cleaning._SCRIPT_STYLE.sub(" ", value)
+    value = cleaning._BLOCK_TAG.sub("\n", value)
+    value = cleaning._TAG.sub(" ", value)
+    value = html.unescape(value)
+    value = cleaning._MARKDOWN.sub("", value)
+    value = cleaning._EMOJI.sub(" ", value)
+    value = cleaning._drop_control_characters(value)
+    value = unicodedata.normalize("NFC", value)
+    lines = [spaces.sub(" ", line).strip() for line in value.split("\n")]
+    return cleaning._NEWLINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def test_the_cleaning_shortcuts_change_no_text() -> None:
+    pieces = [
+        "Spawacz",
+        "łódź",
+        "naïve",
+        " ",
+        "  ",
+        "\t",
+        "\u00a0",
+        "\u2003",
+        "\u200b",
+        "\u3000",
+        "\n",
+        "\n\n\n",
+        "\r\n",
+        "**",
+        "__",
+        "`",
+        "```",
+        "# ",
+        "## ",
+        "- ",
+        "* ",
+        "+ ",
+        "-",
+        "*",
+        "+",
+        "#",
+        "1.",
+        "<b>",
+        "<br>",
+        "</p>",
+        "&amp;",
+        "\U0001f600",
+        "\u2764\ufe0f",
+        "\u200d",
+        "\U0001f1f5\U0001f1f1",
+        "\x1c",
+        "\u00ad",
+        "e\u0301",
+        "x",
+        "ok.",
+    ]
+    rng = random.Random(7)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 40))) for _ in range(4000)]
+    texts += [posting["description"] for posting in generate_postings(60, 5, "clean")]
+    for text in texts:
+        assert clean_text.__wrapped__(text) == _clean_text_as_first_written(text), repr(text)
