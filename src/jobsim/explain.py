@@ -27,11 +27,10 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jobsim.context_bonus import JOB_BONUS, ContextBonus
 from jobsim.lexical import normalise
 from jobsim.lists import meta_of, vector_from_bytes
 from jobsim.similarity import (
-    JOB_BONUS,
-    ContextBonus,
     FloatArray,
     PostingMeta,
     ScoringConfig,

@@ -11,15 +11,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, Literal
 
 import numkong as nk
 import numpy as np
 import numpy.typing as npt
 
+from jobsim.context_bonus import (
+    FLAG_CODES,
+    JOB_BONUS,
+    LEVEL_INDEX,
+    NEAR,
+    SAME_CATEGORY,
+    SAME_PLACE,
+    SAME_REGION,
+    ContextBonus,
+    context_table,
+    level_table,
+    weighted,
+)
 from jobsim.postings.listed import is_unexpired
-from jobsim.postings.schema import EXPERIENCE_LEVELS
 from jobsim.settings import Settings
 
 FloatArray = npt.NDArray[np.float32]
@@ -27,33 +38,8 @@ StoredArray = npt.NDArray[np.floating[Any]]  # float32 or float16, as the index 
 Rows = slice | npt.NDArray[np.intp]  # all rows (a slice) or some, by position
 IndexStorage = Literal["float32", "float16"]
 IndexSearch = Literal["exact", "hnsw"]
-_LEVEL_INDEX = {level: i for i, level in enumerate(EXPERIENCE_LEVELS)}
 _NO_EXPIRY = np.inf
 _UNSEEN = int(np.iinfo(np.int32).max)  # a code no row holds: codes count up from 0
-
-
-@dataclass(frozen=True)
-class ContextBonus:
-    """What a listing type's context bonus rewards, as parts that add up to at most 1.
-
-    Experience: same level, one step apart, two steps apart, either side unknown. Place: same
-    city (or both remote), an unknown city or one remote side ("near"), same region in another
-    city. Category: same category.
-    """
-
-    level_same: float = 0.0
-    level_one_step: float = 0.0
-    level_two_steps: float = 0.0
-    level_unknown: float = 0.0
-    category: float = 0.0
-    same_city: float = 0.0
-    near: float = 0.0
-    same_region: float = 0.0
-
-
-# The seed's bonus for job postings: experience 0.5 / 0.3 / 0.1 (unknown 0.25), category 0.3,
-# same city or both remote 0.2, a remote side or an unknown city 0.1.
-JOB_BONUS = ContextBonus(0.5, 0.3, 0.1, 0.25, category=0.3, same_city=0.2, near=0.1)
 
 
 @dataclass(frozen=True)
@@ -117,13 +103,6 @@ class Match:
     context: float
 
 
-def _where(mask: npt.NDArray[np.bool_], value: float) -> FloatArray:
-    """`value` where `mask` holds, else 0, as float32 (a bonus weight is never negative, so
-    the product is exactly that, and ten times cheaper than np.where)."""
-    result: FloatArray = mask * np.float32(value)
-    return result
-
-
 def scan(matrix: StoredArray, vector: FloatArray) -> FloatArray:
     """matrix @ vector in float32. numpy has no fast float16 product (a float16 scan took 13x
     longer), so a float16 matrix goes through numkong's kernels (installed with usearch),
@@ -148,52 +127,6 @@ def scan_many(matrix: StoredArray, queries: FloatArray) -> FloatArray:
     packed = nk.dots_pack(queries.astype(np.float16), dtype="f16")
     result: FloatArray = np.ascontiguousarray(np.asarray(nk.dots_packed(matrix, packed)).T)
     return result
-
-
-@lru_cache(maxsize=256)
-def _level_table(level_name: str | None, bonus: ContextBonus) -> FloatArray:
-    """The experience part against each row level, indexed by row level + 1 (an unknown
-    level is -1): one gather per query instead of comparisons over every row."""
-    level = _LEVEL_INDEX.get(level_name or "", -1)
-    table = np.zeros(len(EXPERIENCE_LEVELS) + 1, dtype=np.float32)
-    for other in range(-1, len(EXPERIENCE_LEVELS)):
-        distance = abs(other - level)
-        if other < 0 or level < 0:
-            value = bonus.level_unknown
-        else:
-            value = {0: bonus.level_same, 1: bonus.level_one_step, 2: bonus.level_two_steps}.get(
-                distance, 0.0
-            )
-        table[other + 1] = value
-    table.setflags(write=False)
-    return table
-
-
-# The context flags of a row against a query, as bits of one small code (see _context_table).
-_SAME_CATEGORY, _SAME_PLACE, _NEAR, _SAME_REGION = 8, 4, 2, 1
-_FLAG_CODES = 16
-
-
-@lru_cache(maxsize=64)
-def _context_table(level_name: str | None, bonus: ContextBonus) -> FloatArray:
-    """The whole context bonus, indexed by (row level + 1) * 16 + the row's flags: every sum
-    of parts computed once per query, with the same float32 operations, in the same order, as
-    context_parts' arrays would be summed (so the gather is bit-for-bit their sum)."""
-    levels = _level_table(level_name, bonus)
-    flags = np.arange(_FLAG_CODES)
-    category = _where((flags & _SAME_CATEGORY) > 0, bonus.category)
-    location = np.maximum(
-        np.maximum(
-            _where((flags & _SAME_PLACE) > 0, bonus.same_city),
-            _where((flags & _NEAR) > 0, bonus.near),
-        ),
-        _where((flags & _SAME_REGION) > 0, bonus.same_region),
-    )
-    table: FloatArray = np.minimum(
-        (levels[:, None] + category[None, :]) + location[None, :], np.float32(1.0)
-    ).reshape(-1)
-    table.setflags(write=False)
-    return table
 
 
 class _Codes:
@@ -320,7 +253,7 @@ class VectorIndex:
 
     def _write_meta(self, position: int, meta: PostingMeta) -> None:
         self._metas[position] = meta
-        self._level[position] = _LEVEL_INDEX.get(meta.experience_level or "", -1)
+        self._level[position] = LEVEL_INDEX.get(meta.experience_level or "", -1)
         self._category[position] = self._strings.code(meta.category)
         self._city[position] = self._strings.code(meta.city)
         self._region[position] = self._strings.code(meta.region)
@@ -382,12 +315,12 @@ class VectorIndex:
         region = self._strings.lookup(meta.region)
         same_region = (self._region[r] == region) & (region >= 0)
         location = np.maximum(
-            np.maximum(_where(same_place, bonus.same_city), _where(near, bonus.near)),
-            _where(same_region, bonus.same_region),
+            np.maximum(weighted(same_place, bonus.same_city), weighted(near, bonus.near)),
+            weighted(same_region, bonus.same_region),
         )
         return {
-            "experience_level": _level_table(meta.experience_level, bonus).take(self._level[r] + 1),
-            "category": _where(same_category, bonus.category),
+            "experience_level": level_table(meta.experience_level, bonus).take(self._level[r] + 1),
+            "category": weighted(same_category, bonus.category),
             "location": location,
         }
 
@@ -398,24 +331,24 @@ class VectorIndex:
         its parts (context_parts), read from a table by each row's level and flags: one
         gather instead of a float array per part."""
         r = self._rows(rows)
-        code = (self._level[r] + 1).astype(np.uint8) * np.uint8(_FLAG_CODES)
+        code = (self._level[r] + 1).astype(np.uint8) * np.uint8(FLAG_CODES)
         category = self._strings.lookup(meta.category)
         if category >= 0:
-            code |= (self._category[r] == category).view(np.uint8) * np.uint8(_SAME_CATEGORY)
+            code |= (self._category[r] == category).view(np.uint8) * np.uint8(SAME_CATEGORY)
         city = self._strings.lookup(meta.city)
         cities, remotes = self._city[r], self._remote[r]
         same_place = remotes if meta.remote else np.zeros(len(cities), dtype=bool)
         if city >= 0:
             same_place = same_place | (cities == city)
-        code |= same_place.view(np.uint8) * np.uint8(_SAME_PLACE)
+        code |= same_place.view(np.uint8) * np.uint8(SAME_PLACE)
         if city < 0 or meta.remote:
-            code |= np.uint8(_NEAR)
+            code |= np.uint8(NEAR)
         else:
-            code |= ((cities < 0) | remotes).view(np.uint8) * np.uint8(_NEAR)
+            code |= ((cities < 0) | remotes).view(np.uint8) * np.uint8(NEAR)
         region = self._strings.lookup(meta.region)
         if region >= 0:
-            code |= (self._region[r] == region).view(np.uint8) * np.uint8(_SAME_REGION)
-        scores: FloatArray = _context_table(meta.experience_level, bonus).take(code)
+            code |= (self._region[r] == region).view(np.uint8) * np.uint8(SAME_REGION)
+        scores: FloatArray = context_table(meta.experience_level, bonus).take(code)
         return scores
 
     def score_all(

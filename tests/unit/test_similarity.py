@@ -8,8 +8,9 @@ from itertools import product
 import numpy as np
 import pytest
 
+from jobsim.context_bonus import JOB_BONUS, ContextBonus
 from jobsim.postings.schema import EXPERIENCE_LEVELS
-from jobsim.similarity import JOB_BONUS, ContextBonus, PostingMeta, ScoringConfig, VectorIndex
+from jobsim.similarity import PostingMeta, ScoringConfig, VectorIndex
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 

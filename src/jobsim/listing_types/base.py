@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jobsim.context_bonus import ContextBonus
 from jobsim.postings.recipe import TextRecipe
-from jobsim.similarity import ContextBonus
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from jobsim.context_bonus import ContextBonus
 from jobsim.listing_types.base import ListingType
 from jobsim.postings.recipe import TextRecipe
 from jobsim.postings.schema import (
@@ -25,7 +26,6 @@ from jobsim.postings.schema import (
     absent_or_set,
     without_nul,
 )
-from jobsim.similarity import ContextBonus
 from jobsim.storage.models import Posting
 
 BUSINESS = ListingType(

@@ -3,7 +3,7 @@ the one the settings describe, their context bonus the seed's."""
 
 from __future__ import annotations
 
+from jobsim.context_bonus import JOB_BONUS
 from jobsim.listing_types.base import ListingType
-from jobsim.similarity import JOB_BONUS
 
 JOB = ListingType(name="job", label="posting", bonus=JOB_BONUS)
