@@ -76,11 +76,9 @@ FLAG_CODES = 16
 
 
 @lru_cache(maxsize=64)
-def context_table(level_name: str | None, bonus: ContextBonus) -> FloatArray:
-    """The whole context bonus, indexed by (row level + 1) * 16 + the row's flags: every sum
-    of parts computed once per query, with the same float32 operations, in the same order, as
-    VectorIndex.context_parts' arrays would be summed (so the gather is bit-for-bit their sum)."""
-    levels = level_table(level_name, bonus)
+def flag_tables(bonus: ContextBonus) -> tuple[FloatArray, FloatArray]:
+    """The category part and the location part (the best of same place, near and same region)
+    against each of the 16 flag codes."""
     flags = np.arange(FLAG_CODES)
     category = weighted((flags & SAME_CATEGORY) > 0, bonus.category)
     location = np.maximum(
@@ -90,6 +88,18 @@ def context_table(level_name: str | None, bonus: ContextBonus) -> FloatArray:
         ),
         weighted((flags & SAME_REGION) > 0, bonus.same_region),
     )
+    category.setflags(write=False)
+    location.setflags(write=False)
+    return category, location
+
+
+@lru_cache(maxsize=64)
+def context_table(level_name: str | None, bonus: ContextBonus) -> FloatArray:
+    """The whole context bonus, indexed by (row level + 1) * 16 + the row's flags: every sum
+    of parts computed once per query, in float32 and in the order the parts are summed
+    (experience + category, then + location), so the gather is bit-for-bit their sum."""
+    levels = level_table(level_name, bonus)
+    category, location = flag_tables(bonus)
     table: FloatArray = np.minimum(
         (levels[:, None] + category[None, :]) + location[None, :], np.float32(1.0)
     ).reshape(-1)

@@ -27,8 +27,8 @@ from jobsim.context_bonus import (
     SAME_REGION,
     ContextBonus,
     context_table,
+    flag_tables,
     level_table,
-    weighted,
 )
 from jobsim.postings.listed import is_unexpired
 from jobsim.settings import Settings
@@ -305,23 +305,12 @@ class VectorIndex:
         """The parts of `meta`'s context bonus against every row (or `rows`): experience
         level, category and location (city, remote, region), each under `bonus`'s weights."""
         r = self._rows(rows)
-        category = self._strings.lookup(meta.category)
-        same_category = (self._category[r] == category) & (category >= 0)
-        city = self._strings.lookup(meta.city)
-        cities = self._city[r]
-        remotes = self._remote[r]
-        same_place = (cities == city) & (city >= 0) | (remotes & meta.remote)
-        near = (cities < 0) | (city < 0) | remotes | meta.remote
-        region = self._strings.lookup(meta.region)
-        same_region = (self._region[r] == region) & (region >= 0)
-        location = np.maximum(
-            np.maximum(weighted(same_place, bonus.same_city), weighted(near, bonus.near)),
-            weighted(same_region, bonus.same_region),
-        )
+        flags = self._context_flags(meta, r)
+        category, location = flag_tables(bonus)
         return {
             "experience_level": level_table(meta.experience_level, bonus).take(self._level[r] + 1),
-            "category": weighted(same_category, bonus.category),
-            "location": location,
+            "category": category.take(flags),
+            "location": location.take(flags),
         }
 
     def context_scores(
@@ -332,24 +321,32 @@ class VectorIndex:
         gather instead of a float array per part."""
         r = self._rows(rows)
         code = (self._level[r] + 1).astype(np.uint8) * np.uint8(FLAG_CODES)
+        code |= self._context_flags(meta, r)
+        scores: FloatArray = context_table(meta.experience_level, bonus).take(code)
+        return scores
+
+    def _context_flags(self, meta: PostingMeta, r: Rows) -> npt.NDArray[np.uint8]:
+        """Each row's context facts against `meta`, as bits (jobsim.context_bonus): same
+        category; same place (same city, or both remote); near (either city unknown, or
+        either side remote); same region."""
+        cities, remotes = self._city[r], self._remote[r]
+        flags = np.zeros(len(cities), dtype=np.uint8)
         category = self._strings.lookup(meta.category)
         if category >= 0:
-            code |= (self._category[r] == category).view(np.uint8) * np.uint8(SAME_CATEGORY)
+            flags |= (self._category[r] == category).view(np.uint8) * np.uint8(SAME_CATEGORY)
         city = self._strings.lookup(meta.city)
-        cities, remotes = self._city[r], self._remote[r]
         same_place = remotes if meta.remote else np.zeros(len(cities), dtype=bool)
         if city >= 0:
             same_place = same_place | (cities == city)
-        code |= same_place.view(np.uint8) * np.uint8(SAME_PLACE)
+        flags |= same_place.view(np.uint8) * np.uint8(SAME_PLACE)
         if city < 0 or meta.remote:
-            code |= np.uint8(NEAR)
+            flags |= np.uint8(NEAR)
         else:
-            code |= ((cities < 0) | remotes).view(np.uint8) * np.uint8(NEAR)
+            flags |= ((cities < 0) | remotes).view(np.uint8) * np.uint8(NEAR)
         region = self._strings.lookup(meta.region)
         if region >= 0:
-            code |= (self._region[r] == region).view(np.uint8) * np.uint8(SAME_REGION)
-        scores: FloatArray = context_table(meta.experience_level, bonus).take(code)
-        return scores
+            flags |= (self._region[r] == region).view(np.uint8) * np.uint8(SAME_REGION)
+        return flags
 
     def score_all(
         self, vector: FloatArray, meta: PostingMeta, config: ScoringConfig
