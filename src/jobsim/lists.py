@@ -373,16 +373,14 @@ class SimilarityEngine:
                 select(SimilarEntry.posting_id).where(SimilarEntry.similar_id == posting_id)
             )
         )
+        unindexed = []  # lists of postings without a vector of this model: only the entry goes
         for owner in owners:
             if owner in self.index:
                 self._refresh_list(tx, owner)
             else:
                 tx.stored.pop(owner, None)
-                tx.session.execute(
-                    delete(SimilarEntry).where(
-                        SimilarEntry.posting_id == owner, SimilarEntry.similar_id == posting_id
-                    )
-                )
+                unindexed.append((owner, posting_id))
+        list_rows.delete_entries(tx.session, unindexed)
         self._flush(tx)
         return len(owners)
 
