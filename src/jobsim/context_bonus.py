@@ -44,7 +44,7 @@ class ContextBonus:
 JOB_BONUS = ContextBonus(0.5, 0.3, 0.1, 0.25, category=0.3, same_city=0.2, near=0.1)
 
 
-def weighted(mask: npt.NDArray[np.bool_], value: float) -> FloatArray:
+def _weighted(mask: npt.NDArray[np.bool_], value: float) -> FloatArray:
     """`value` where `mask` holds, else 0, as float32 (a bonus weight is never negative, so
     the product is exactly that, and ten times cheaper than np.where)."""
     result: FloatArray = mask * np.float32(value)
@@ -80,13 +80,13 @@ def flag_tables(bonus: ContextBonus) -> tuple[FloatArray, FloatArray]:
     """The category part and the location part (the best of same place, near and same region)
     against each of the 16 flag codes."""
     flags = np.arange(FLAG_CODES)
-    category = weighted((flags & SAME_CATEGORY) > 0, bonus.category)
+    category = _weighted((flags & SAME_CATEGORY) > 0, bonus.category)
     location = np.maximum(
         np.maximum(
-            weighted((flags & SAME_PLACE) > 0, bonus.same_city),
-            weighted((flags & NEAR) > 0, bonus.near),
+            _weighted((flags & SAME_PLACE) > 0, bonus.same_city),
+            _weighted((flags & NEAR) > 0, bonus.near),
         ),
-        weighted((flags & SAME_REGION) > 0, bonus.same_region),
+        _weighted((flags & SAME_REGION) > 0, bonus.same_region),
     )
     category.setflags(write=False)
     location.setflags(write=False)
