@@ -7,7 +7,10 @@ precision@k like `jobsim eval` (no context bonus or minimum score) for:
 - each view alone (full text, title text, title character n-grams);
 - fixed mixes on raw and on centred e5 cosines;
 - the same mixes with each posting's full-view weight scaled by the share of its description
-  that is not boilerplate (jobsim.boilerplate, jobsim.vectorizer.view_weights): the default.
+  that is not boilerplate (jobsim.boilerplate, jobsim.vectorizer.view_weights): the default;
+- with --alternatives, what was tried against the plateau on the default's line: more hashed
+  n-gram dimensions, and hubness reduction (CSLS: a candidate's score less beta times its mean
+  similarity to its k nearest postings).
 
     .venv/bin/python benchmarks/quality_e5.py ../shared/data/pl_job_ads_dev.csv --label isco4
     .venv/bin/python benchmarks/quality_e5.py ../shared/data/esco_occupations_en.csv --label isco3
@@ -70,6 +73,9 @@ def main() -> None:
     parser.add_argument(
         "--glossary-dir", default="", help="also score the title view on FreeDict glosses"
     )
+    parser.add_argument(
+        "--alternatives", action="store_true", help="also score the alternatives tried"
+    )
     args = parser.parse_args()
     settings = Settings(glossary_dir="")
     recipe = VectorRecipe.from_settings(settings)
@@ -118,6 +124,29 @@ def main() -> None:
                 )
                 how = "boilerplate-weighted" if adaptive else "fixed"
                 print(f"| {views.describe()}, {kind} e5, {how} | {score(mix):.3f} |")
+    if args.alternatives:
+        default = Views(*MIXES[0])
+        root = np.sqrt(view_weights(default, shares))
+
+        def mixed(lexical_sims: np.ndarray) -> np.ndarray:
+            views = (sims["full-centred"], sims["title-centred"], lexical_sims)
+            total: np.ndarray = sum(
+                np.outer(root[:, n], root[:, n]) * v for n, v in enumerate(views)
+            )
+            return total
+
+        for dims in (1024, 2048):
+            wide = np.array([lexical_vector(i.title_text, dims) for i in inputs])
+            line = f"{default.describe()} with {dims} n-gram dimensions"
+            print(f"| {line}, boilerplate-weighted | {score(mixed(wide @ wide.T)):.3f} |")
+        best = mixed(sims["lexical"])
+        others = best.copy()
+        np.fill_diagonal(others, -np.inf)
+        for k in (5, 10, 20, 50):
+            hubness = -np.partition(-others, k, axis=1)[:, :k].mean(axis=1)
+            for beta in (0.25, 0.5):
+                line = f"the default's line less {beta} x mean similarity to the {k} nearest"
+                print(f"| {line} | {score(best - beta * hubness[None, :]):.3f} |")
 
 
 if __name__ == "__main__":
