@@ -138,15 +138,11 @@ class SimilarReader:
         rounding; the listed rule as its SQL clause)."""
         if filters.explain:
             return None
-        with self.db.read() as session:
-            rows = (
-                session.connection()
-                .execute(
-                    self._list_query,
-                    {"posting_id": posting_id, "listing_type": listing_type, "now": utcnow()},
-                )
-                .all()
-            )
+        with self.db.read_statement() as connection:
+            rows = connection.execute(
+                self._list_query,
+                {"posting_id": posting_id, "listing_type": listing_type, "now": utcnow()},
+            ).all()
         if not rows or rows[0].embedding is None:
             return None
         anchor = rows[0]

@@ -15,7 +15,7 @@ from sqlalchemy import Column, Integer, MetaData, Table, create_engine, insert, 
 
 from jobsim.storage import migrate
 from jobsim.storage.engine import SQLITE_BUSY_TIMEOUT_MS, Database
-from jobsim.storage.models import Base
+from jobsim.storage.models import Base, Counter
 from jobsim.storage.types import UTCDateTime
 
 POSTGRES_SERVER = os.environ.get("JOBSIM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
@@ -165,3 +165,34 @@ def test_utc_datetimes_compare_correctly_in_sql(probe_db: Database) -> None:
 def test_a_non_datetime_value_is_rejected_by_the_utc_column(probe_db: Database) -> None:
     with pytest.raises(Exception, match="expected datetime"), probe_db.write() as session:
         session.execute(insert(_probe), [{"id": 1, "at": "2030-01-01"}])
+
+
+def test_a_read_statement_sees_writes_and_holds_no_transaction_open(db: Database) -> None:
+    with db.write() as session:
+        session.add(Counter(name="probe", value=1))
+    with db.read_statement() as connection:
+        read = select(Counter.value).where(Counter.name == "probe")
+        assert connection.execute(read).scalar_one() == 1
+        if not db.is_sqlite:
+            # Each statement is its own transaction: no BEGIN, so the clock moves between them.
+            first = connection.execute(text("SELECT now()")).scalar_one()
+            second = connection.execute(text("SELECT now()")).scalar_one()
+            assert second > first
+            assert (
+                connection.execute(text("SELECT pg_current_xact_id_if_assigned()")).scalar() is None
+            )
+    with db.write() as session:
+        assert session.execute(read).scalar_one() == 1
+
+
+def test_a_write_after_a_read_statement_is_still_one_transaction(db: Database) -> None:
+    """The pooled connection a read statement used must not stay in autocommit for writers."""
+    for _ in range(3):  # every pooled connection has served a read statement
+        with db.read_statement() as connection:
+            connection.execute(select(Counter.value)).all()
+    with pytest.raises(RuntimeError, match="abandoned"), db.write() as session:
+        session.add(Counter(name="half", value=1))
+        session.flush()
+        raise RuntimeError("abandoned")
+    with db.read() as session:
+        assert session.execute(select(Counter.value).where(Counter.name == "half")).all() == []
