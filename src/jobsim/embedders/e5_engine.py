@@ -34,8 +34,11 @@ log = logging.getLogger("jobsim.embedders")
 
 ENGINES = ("auto", "bundled")
 SOURCES = ("e5.c", "e5.h")
-# The wheel's own flags (read from its engine's build notes), tuned for no particular CPU.
-FLAGS = (
+# The wheel's own flags (read from its engine's build notes), tuned for no particular CPU. They
+# compile the object only: linking a shared library with -ffast-math would add GCC's
+# crtfastmath, which turns on flush-to-zero for the whole process that loads it (every
+# subnormal float in numpy and Python would become 0).
+COMPILE_FLAGS = (
     "-O3",
     "-mavx2",
     "-mfma",
@@ -44,8 +47,8 @@ FLAGS = (
     "-fno-strict-overflow",
     "-fopenmp",
     "-fPIC",
-    "-shared",
 )
+LINK_FLAGS = ("-shared", "-fopenmp")
 REQUIRED_CPU_FLAGS = frozenset({"avx2", "fma"})
 COMPILE_TIMEOUT_SECONDS = 300
 # Texts the build must embed like the wheel's engine (to rounding) before it is used.
@@ -141,7 +144,7 @@ def _build_key(package_dir: Path, compiler: str) -> str:
     for name in SOURCES:
         digest.update((package_dir / name).read_bytes())
     digest.update(version)
-    digest.update(" ".join(FLAGS).encode())
+    digest.update(" ".join((*COMPILE_FLAGS, "|", *LINK_FLAGS)).encode())
     digest.update(platform.machine().encode())
     return digest.hexdigest()[:16]
 
@@ -156,15 +159,30 @@ def _trusted(path: Path) -> bool:
 
 
 def _compile(package_dir: Path, compiler: str, output: Path) -> None:
-    command = [compiler, *FLAGS, "-I", str(package_dir), str(package_dir / "e5.c")]
-    command += ["-o", str(output), "-lm"]
+    source = package_dir / "e5.c"
+    objects = output.with_suffix(".o")
+    try:
+        _run(
+            compiler,
+            [*COMPILE_FLAGS, "-I", str(package_dir), "-c", str(source), "-o", str(objects)],
+        )
+        _run(compiler, [*LINK_FLAGS, str(objects), "-o", str(output), "-lm"])
+    finally:
+        objects.unlink(missing_ok=True)
+    ctypes.CDLL(str(output))  # a library that does not load is not kept
+
+
+def _run(compiler: str, arguments: list[str]) -> None:
     done = subprocess.run(
-        command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_SECONDS, check=False
+        [compiler, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=COMPILE_TIMEOUT_SECONDS,
+        check=False,
     )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]
         raise RuntimeError(f"building the engine failed ({compiler}: {last[:300]})")
-    ctypes.CDLL(str(output))  # a library that does not load is not kept
 
 
 def _check_against_wheel(library: Path, embed: Embed) -> None:
