@@ -77,36 +77,36 @@ def test_the_setting_picks_the_engine_and_the_cache_folder(
         Settings(e5_engine="fastest")
 
 
-def test_without_a_compiler_the_wheel_engine_is_used(
+FAILING_CC = "#!/bin/sh\necho 'cc: fatal error: out of memory' >&2\nexit 1\n"
+
+
+@pytest.mark.parametrize(
+    ("compiler", "logged"),
+    [
+        (None, ["compiled in the wheel (no C compiler"]),
+        (FAILING_CC, ["building the engine failed", "out of memory"]),
+    ],
+    ids=["no compiler", "a failing compiler"],
+)
+def test_without_a_working_compiler_the_wheel_engine_is_used_and_nothing_is_left(
+    compiler: str | None,
+    logged: list[str],
     tmp_path: Path,
     wheel_vectors: np.ndarray,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, "jobsim")
-    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    cc = tmp_path / "cc"
+    if compiler is not None:
+        cc.write_text(compiler)
+        cc.chmod(0o755)
+    monkeypatch.setenv("CC", str(cc))
     embedder = E5Embedder(engine="auto", cache_dir=tmp_path / "cache")
     assert np.array_equal(embedder.embed(TEXTS), wheel_vectors)
-    assert "compiled in the wheel (no C compiler" in caplog.text
-    assert not (tmp_path / "cache").exists()
-
-
-def test_a_failing_build_falls_back_and_leaves_nothing_behind(
-    tmp_path: Path,
-    wheel_vectors: np.ndarray,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.INFO, "jobsim")
-    broken = tmp_path / "cc"
-    broken.write_text("#!/bin/sh\necho 'cc: fatal error: out of memory' >&2\nexit 1\n")
-    broken.chmod(0o755)
-    monkeypatch.setenv("CC", str(broken))
-    embedder = E5Embedder(engine="auto", cache_dir=tmp_path / "cache")
-    assert np.array_equal(embedder.embed(TEXTS), wheel_vectors)
-    assert "building the engine failed" in caplog.text
-    assert "out of memory" in caplog.text
-    assert list((tmp_path / "cache").iterdir()) == []
+    for fragment in logged:
+        assert fragment in caplog.text
+    assert list((tmp_path / "cache").glob("*")) == []
 
 
 def test_a_build_that_does_not_reproduce_the_wheel_is_not_kept(tmp_path: Path) -> None:
