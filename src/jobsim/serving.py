@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, and_, bindparam, func, or_, select
@@ -35,6 +35,9 @@ from jobsim.storage.engine import Database
 from jobsim.storage.models import Embedding, Posting, SimilarEntry
 from jobsim.storage.types import utcnow
 from jobsim.vector_recipe import VectorRecipe
+
+if TYPE_CHECKING:
+    from jobsim.storage.async_reads import AsyncReads
 
 RECOMPUTE_COOLDOWN = timedelta(minutes=5)
 IN_PROGRESS = "Semantic matching in progress; showing postings in the same category or location."
@@ -117,15 +120,22 @@ class SimilarReader:
         listing_type: str = "job",
     ) -> dict[str, Any]:
         """`for_posting`'s answer as JSON-ready data (what `SimilarResponse` dumps to): the
-        common case from one query without building models, every other case through
-        `for_posting`."""
-        found = self._full_page(posting_id, filters, listing_type)
+        common case from one query without building models (`cached_page`), every other case
+        through `for_posting` (`computed_answer`)."""
+        found = self.cached_page(posting_id, filters, listing_type)
         if found is not None:
             return found
+        return self.computed_answer(posting_id, filters, listing_type)
+
+    def computed_answer(
+        self, posting_id: str, filters: SimilarFilters, listing_type: str
+    ) -> dict[str, Any]:
+        """`for_posting`'s answer as JSON-ready data, whatever it takes (a top-up, a fallback,
+        a recompute): the path `cached_page` leaves."""
         response = self.for_posting(posting_id, filters, listing_type=listing_type)
         return response.model_dump(mode="json", by_alias=True)
 
-    def _full_page(
+    def cached_page(
         self, posting_id: str, filters: SimilarFilters, listing_type: str
     ) -> dict[str, Any] | None:
         """The answer when it is the cached list alone: the posting is embedded, at least
@@ -140,9 +150,24 @@ class SimilarReader:
             return None
         with self.db.read_statement() as connection:
             rows = connection.execute(
-                self._list_query,
-                {"posting_id": posting_id, "listing_type": listing_type, "now": utcnow()},
+                self._list_query, _list_params(posting_id, listing_type)
             ).all()
+        return self._page(posting_id, filters, rows)
+
+    async def cached_page_on_loop(
+        self, reads: AsyncReads, posting_id: str, filters: SimilarFilters, listing_type: str
+    ) -> dict[str, Any] | None:
+        """`cached_page`, its query run on the event loop (PostgreSQL: AsyncReads); raises
+        ReadUnavailable when it cannot run there."""
+        if filters.explain:
+            return None
+        rows = await reads.rows(self._list_query, _list_params(posting_id, listing_type))
+        return self._page(posting_id, filters, rows)
+
+    def _page(
+        self, posting_id: str, filters: SimilarFilters, rows: Sequence[Any]
+    ) -> dict[str, Any] | None:
+        """cached_page's answer from list_query's rows, or None (see cached_page)."""
         if not rows or rows[0].embedding is None:
             return None
         anchor = rows[0]
@@ -441,6 +466,10 @@ def list_query(model: str) -> Select[Any]:
         )
         .order_by(SimilarEntry.score.desc(), SimilarEntry.similar_id)
     )
+
+
+def _list_params(posting_id: str, listing_type: str) -> dict[str, Any]:
+    return {"posting_id": posting_id, "listing_type": listing_type, "now": utcnow()}
 
 
 def same_value(a: str | None, b: str | None) -> bool:

@@ -31,6 +31,7 @@ from jobsim.logs import current_trace_id, trace
 from jobsim.runtime_settings import LogLevelFollower
 from jobsim.service import Service
 from jobsim.settings import Settings
+from jobsim.storage.async_reads import AsyncReads
 
 log = logging.getLogger("jobsim.api")
 TRACE_HEADER = "X-Trace-Id"
@@ -91,6 +92,7 @@ def _lifespan(
         language.warm_up()
         app.state.service = service
         app.state.log_level = LogLevelFollower(service.db, settings.heartbeat_seconds)
+        app.state.reads = None if service.db.is_sqlite else AsyncReads(service.db)
         companions = ExitStack()
         if alongside is not None:
             companions.enter_context(alongside())
@@ -98,6 +100,8 @@ def _lifespan(
             yield
         finally:
             await run_in_threadpool(companions.close)
+            if app.state.reads is not None:
+                await app.state.reads.close()
             if given is None:
                 service.db.dispose()
 

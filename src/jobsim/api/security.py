@@ -33,14 +33,14 @@ def _matches(given: str | None, expected: SecretStr) -> bool:
     )
 
 
-def require_api_key(request: Request) -> None:
+async def require_api_key(request: Request) -> None:
     """When JOBSIM_API_KEY is set, write endpoints need it in the X-API-Key header."""
     expected: SecretStr | None = request.app.state.settings.api_key
     if expected is not None and not _matches(request.headers.get("x-api-key"), expected):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid X-API-Key header")
 
 
-def require_admin(request: Request) -> str:
+async def require_admin(request: Request) -> str:
     """The admin routes need `Authorization: Bearer <JOBSIM_ADMIN_TOKEN>`; returns who called
     (a hash of the token, for the audit log). Never open: no token configured is a 503."""
     expected: SecretStr | None = request.app.state.settings.admin_token

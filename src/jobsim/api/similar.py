@@ -4,6 +4,7 @@ or the category/location fallback; jobsim's shape or the seed's) and POST /api/j
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Annotated, Any, Literal
 
@@ -22,7 +23,9 @@ from jobsim.matching import MatchRequest, MatchResponse
 from jobsim.postings.schema import ID_PATTERN
 from jobsim.service import Service
 from jobsim.serving import SeedSimilarResponse, SimilarFilters, SimilarResponse, seed_answer
+from jobsim.storage.async_reads import AsyncReads, ReadUnavailable
 
+log = logging.getLogger("jobsim.api")
 router = APIRouter(prefix="/api/jobs", tags=["similar"])
 ServiceDep = Annotated[Service, Depends(get_service)]
 Explain = Annotated[bool, Query(description="explain each item: score parts, views, shared fields")]
@@ -41,6 +44,7 @@ MATCH_ERRORS: dict[int | str, dict[str, Any]] = {
     responses=ERRORS,
 )
 async def similar_postings(
+    request: Request,
     posting_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)],
     service: ServiceDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
@@ -74,12 +78,40 @@ async def similar_postings(
     # The answer is JSON-ready data in the documented shape (SimilarReader.answer), rendered
     # as it is: validating it against the response model again would cost more than reading it.
     started = time.perf_counter()
-    answer = await run_in_threadpool(
-        service.similar.answer, posting_id, filters, listing_type="job"
-    )
+    answer = await similar_answer(request, service, posting_id, filters, listing_type="job")
     count_similar(answer["method"], started)
     body = seed_answer(answer) if response_format == "seed" else answer
     return Response(to_json(body), media_type="application/json")
+
+
+async def similar_answer(
+    request: Request,
+    service: Service,
+    posting_id: str,
+    filters: SimilarFilters,
+    *,
+    listing_type: str,
+) -> dict[str, Any]:
+    """SimilarReader.answer without blocking the event loop on anything that can wait.
+
+    The cached page is one indexed read, run on the event loop: SQLite reads a local file
+    (WAL readers do not wait for writers), PostgreSQL goes through psycopg's asyncio driver
+    (AsyncReads). Handing it to the thread pool cost more CPU than the read itself, about
+    0.3-0.5 ms a request (docs/performance.md, "Serving"). Everything else (a top-up, the
+    fallback, a recompute, and any read the loop could not run) goes to the thread pool."""
+    reader = service.similar
+    reads: AsyncReads | None = request.app.state.reads
+    try:
+        if reads is not None:
+            cached = await reader.cached_page_on_loop(reads, posting_id, filters, listing_type)
+        else:
+            cached = reader.cached_page(posting_id, filters, listing_type)
+    except ReadUnavailable as error:
+        log.warning("the cached list was read through the engine: %s", sanitize(str(error)))
+        cached = None
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(reader.computed_answer, posting_id, filters, listing_type)
 
 
 async def measured_similar(
@@ -100,7 +132,7 @@ def count_similar(method: str, started: float) -> None:
     metrics.observe(metrics.SIMILAR_LATENCY, time.perf_counter() - started, method=method)
 
 
-def match_allowance(request: Request) -> None:
+async def match_allowance(request: Request) -> None:
     """429 with Retry-After past JOBSIM_MATCH_REQUESTS_PER_MINUTE from one client."""
     rate: RequestRate = request.app.state.match_rate
     wait = rate.take(client_of(request))

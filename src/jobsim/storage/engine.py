@@ -14,6 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from jobsim.errors import ConfigurationError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Connections a process keeps open, and how many more it opens (and closes on return) while
+# more are in use. Past POOL_SIZE concurrent requests, every request opened a connection of its
+# own (a new server process on PostgreSQL): an API process serving 8 clients needs 8.
+POOL_SIZE = 10
+MAX_OVERFLOW = 10
 SIMILARITY_LOCK_KEY = 7_318_201  # pg_advisory_xact_lock key serialising similar-list writes
 
 
@@ -44,7 +49,7 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def create_db_engine(url: str, *, pool_size: int = 5) -> Engine:
+def create_db_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
     """Create an engine for a SQLite file or a PostgreSQL server."""
     url = _normalise_url(url)
     backend = make_url(url).get_backend_name()
@@ -53,18 +58,25 @@ def create_db_engine(url: str, *, pool_size: int = 5) -> Engine:
         if not database or database == ":memory:":
             raise ConfigurationError("SQLite needs a file path, e.g. sqlite:///jobsim.db")
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_size=pool_size,
+            max_overflow=MAX_OVERFLOW,
+        )
         _configure_sqlite(engine)
         return engine
     if backend == "postgresql":
-        return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+        return create_engine(
+            url, pool_size=pool_size, max_overflow=MAX_OVERFLOW, pool_pre_ping=True
+        )
     raise ConfigurationError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
 
 
 class Database:
     """One engine plus session factories for writes (locking) and reads (non-locking)."""
 
-    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+    def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
         self.url = url
         self.engine = create_db_engine(url, pool_size=pool_size)
         self.dialect = self.engine.dialect.name

@@ -1,0 +1,136 @@
+"""One read statement on the event loop, for the API's hottest read on PostgreSQL.
+
+A cached similar list is one indexed SELECT. Through the synchronous engine it cost a thread
+hop per request (the event loop must not wait on the network), and the hop cost more CPU than
+the read (docs/performance.md, "Serving"). Here psycopg's own asyncio driver runs it on the
+loop, on connections the loop keeps (closed at shutdown).
+
+The statement is SQLAlchemy Core, compiled once for the PostgreSQL dialect; its parameters and
+columns go through their types' processors, so a row reads exactly as the engine would give it
+(UTC datetimes whatever the server's time zone). SQLite needs none of this: its reads are a
+local file, read on the loop directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import psycopg
+from sqlalchemy import Select
+from sqlalchemy.engine import Dialect
+
+from jobsim.storage.engine import POOL_SIZE, Database
+
+log = logging.getLogger("jobsim.storage")
+
+
+class ReadUnavailable(Exception):
+    """The read could not run here (the server unreachable, a connection broken twice): the
+    caller answers through the synchronous engine instead, which reports it the usual way."""
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    defaults: dict[str, Any]
+    bind: dict[str, Callable[[Any], Any]]
+    row: Callable[[tuple[Any, ...]], Any]
+
+
+class AsyncReads:
+    """Runs read-only SELECTs for a PostgreSQL `Database` on the running event loop.
+
+    Connections are kept like the engine's pool keeps them: up to `keep` idle ones are reused,
+    and a request that finds none idle opens one of its own rather than wait, so a server that
+    is down fails the read at once (connection refused), not after a wait for a free one."""
+
+    def __init__(self, db: Database, *, keep: int = POOL_SIZE) -> None:
+        if db.is_sqlite:
+            raise ValueError("AsyncReads is for PostgreSQL; SQLite reads run inline")
+        self.dialect: Dialect = db.engine.dialect
+        # The engine's own connection arguments (host, user, options such as search_path).
+        _, connect = self.dialect.create_connect_args(db.engine.url)
+        self._connect: dict[str, Any] = {**connect, "autocommit": True}
+        self._keep = keep
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._compiled: dict[int, _Compiled] = {}
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await connection.close()
+
+    async def rows(self, statement: Select[Any], params: dict[str, Any]) -> list[Any]:
+        """The statement's rows (attribute access by column key), one statement in its own
+        snapshot. When a kept connection turns out broken (the server restarted), every kept
+        one is dropped and the read tried once more on a new one; ReadUnavailable when that
+        fails too, or when no connection can be opened."""
+        compiled = self._compile(statement)
+        values = dict(compiled.defaults)
+        values.update(params)
+        for name, process in compiled.bind.items():
+            values[name] = process(values[name])
+        reused = bool(self._idle)
+        try:
+            return await self._run(compiled, values)
+        except psycopg.OperationalError as error:
+            if not reused:
+                raise ReadUnavailable(str(error)) from error
+            log.info("a kept read connection was broken; opening new ones")
+            await self.close()
+        except psycopg.Error as error:  # e.g. a schema this code does not know
+            raise ReadUnavailable(str(error)) from error
+        try:
+            return await self._run(compiled, values)
+        except psycopg.Error as error:
+            raise ReadUnavailable(str(error)) from error
+
+    async def _run(self, compiled: _Compiled, values: dict[str, Any]) -> list[Any]:
+        connection = self._idle.pop() if self._idle else None
+        if connection is None:
+            connection = await psycopg.AsyncConnection.connect(**self._connect)
+        try:
+            cursor = await connection.execute(compiled.sql, values)
+            rows = [compiled.row(raw) for raw in await cursor.fetchall()]
+        except BaseException:
+            await connection.close()
+            raise
+        if len(self._idle) < self._keep:
+            self._idle.append(connection)
+        else:
+            await connection.close()
+        return rows
+
+    def _compile(self, statement: Select[Any]) -> _Compiled:
+        # Statements are module-level constants of their readers: their id is a stable key.
+        found = self._compiled.get(id(statement))
+        if found is None:
+            found = self._compiled[id(statement)] = _compile(statement, self.dialect)
+        return found
+
+
+def _compile(statement: Select[Any], dialect: Dialect) -> _Compiled:
+    compiled = statement.compile(dialect=dialect)
+    defaults: dict[str, Any] = {}
+    bind: dict[str, Callable[[Any], Any]] = {}
+    for parameter, name in compiled.bind_names.items():
+        if not parameter.required:  # a value written into the statement (a model name)
+            defaults[name] = parameter.effective_value
+        process = parameter.type.bind_processor(dialect)
+        if process is not None:
+            bind[name] = process
+    columns = list(statement.selected_columns)
+    processors = [column.type.result_processor(dialect, None) for column in columns]
+    row_type = NamedTuple(  # type: ignore[misc]
+        "Row", [(column.key or f"column_{i}", Any) for i, column in enumerate(columns)]
+    )
+
+    def row(raw: tuple[Any, ...]) -> Any:
+        return row_type(
+            *(value if p is None else p(value) for p, value in zip(processors, raw, strict=True))
+        )
+
+    return _Compiled(compiled.string, defaults, bind, row)
