@@ -19,6 +19,11 @@ class ValidationFailed(JobsimError):
     """Input that breaks a documented rule; the message says which rule, never echoes secrets."""
 
 
+class Conflict(ValidationFailed):
+    """Input that clashes with what is stored (an id taken, by this listing type or another):
+    valid on its own, refused because of the database's state (HTTP 409)."""
+
+
 class NotFound(JobsimError):
     """The posting (or task, or worker) asked for does not exist."""
 

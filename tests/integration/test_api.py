@@ -177,9 +177,9 @@ def test_creating_a_posting_with_an_id_that_exists_is_rejected_with_a_clear_mess
 
     response = client.post("/api/jobs", json=job(id="dup-1", title="Another title entirely"))
 
-    assert response.status_code == 422
+    assert response.status_code == 409
     body = response.json()
-    assert body["error"] == "validation_failed"
+    assert body["error"] == "conflict"
     assert "already exists" in body["message"]
     assert "dup-1" in body["message"]
     assert client.get("/api/jobs/dup-1").json()["title"] == "Backend Python Developer"

@@ -142,7 +142,9 @@ def test_jobs_and_businesses_do_not_see_each_other_by_id(client: TestClient) -> 
     assert client.get("/api/jobs/crust/similar").status_code == 404
     assert client.patch("/api/businesses/a-job", json={"phone": "123 456"}).status_code == 404
     clash = client.post("/api/businesses", json={**BAKERY, "id": "a-job"})
-    assert clash.status_code == 422
+    assert clash.status_code == 409 and "already exists" in clash.json()["message"]
+    put = client.put("/api/businesses/a-job", json=BAKERY)
+    assert put.status_code == 409 and "belongs to a job listing" in put.json()["message"]
     listed = client.get("/api/businesses").json()
     assert [item["id"] for item in listed["items"]] == ["crust"]
     assert [item["id"] for item in client.get("/api/jobs").json()["items"]] == ["a-job"]

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from jobsim import __version__, language
 from jobsim.api.ratelimit import RequestRate
 from jobsim.api.security import ApiError
-from jobsim.errors import NotFound, ValidationFailed, describe_validation_errors
+from jobsim.errors import Conflict, NotFound, ValidationFailed, describe_validation_errors
 from jobsim.logs import current_trace_id, trace
 from jobsim.runtime_settings import LogLevelFollower
 from jobsim.service import Service
@@ -281,6 +281,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         response = _error(exc.status_code, exc.error, exc.message)
         response.headers.update(exc.headers)
         return response
+
+    @app.exception_handler(Conflict)
+    async def on_conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return _error(409, "conflict", str(exc))
 
     @app.exception_handler(ValidationFailed)
     async def on_validation(_: Request, exc: ValidationFailed) -> JSONResponse:

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel
 from jobsim.api.deps import get_service, trace_id
 from jobsim.api.jobs import (
     ERRORS,
+    ID_ERRORS,
     WRITE,
     CategoryFilter,
     CityFilter,
@@ -63,7 +64,7 @@ class BusinessPage(BaseModel):
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=BusinessOut,
-    responses=ERRORS,
+    responses=ID_ERRORS,
     dependencies=WRITE,
 )
 async def create_business(data: BusinessIn, service: ServiceDep) -> BusinessOut:
@@ -129,7 +130,7 @@ async def get_business(business_id: BusinessId, service: ServiceDep) -> Business
 @router.put(
     "/{business_id}",
     response_model=BusinessOut,
-    responses={201: {"model": BusinessOut, "description": "created"}, **ERRORS},
+    responses={201: {"model": BusinessOut, "description": "created"}, **ID_ERRORS},
     dependencies=WRITE,
 )
 async def replace_business(

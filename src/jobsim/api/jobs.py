@@ -34,6 +34,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorResponse},
     503: {"model": ErrorResponse, "description": "the database is unavailable; see Retry-After"},
 }
+# Creating or replacing by id: the id may be taken (by this or another listing type).
+ID_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    409: {"model": ErrorResponse, "description": "the id is taken by another listing"},
+}
 WRITE = [Depends(require_api_key)]
 # The filters and paging that every listing type's page of listings takes.
 CategoryFilter = Annotated[str | None, Query(max_length=200), AfterValidator(without_nul)]
@@ -46,7 +51,7 @@ PageOffset = Annotated[int, Query(ge=0, le=1_000_000)]
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=PostingOut,
-    responses=ERRORS,
+    responses=ID_ERRORS,
     dependencies=WRITE,
 )
 async def create_posting(data: PostingIn, service: ServiceDep) -> PostingOut:
@@ -116,7 +121,7 @@ async def get_posting(posting_id: PostingId, service: ServiceDep) -> PostingOut:
 @router.put(
     "/{posting_id}",
     response_model=PostingOut,
-    responses={201: {"model": PostingOut, "description": "created"}, **ERRORS},
+    responses={201: {"model": PostingOut, "description": "created"}, **ID_ERRORS},
     dependencies=WRITE,
 )
 async def replace_posting(

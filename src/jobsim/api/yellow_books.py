@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from jobsim import queue
 from jobsim.admin import ActionResult
 from jobsim.api.deps import get_service, trace_id
-from jobsim.api.jobs import ERRORS, WRITE
+from jobsim.api.jobs import ERRORS, ID_ERRORS, WRITE
 from jobsim.api.security import require_admin
 from jobsim.listing_types.business import (
     BusinessIn,
@@ -66,7 +66,7 @@ def _with_job(service: Service, business: BusinessOut) -> SeedBusiness:
     status_code=status.HTTP_201_CREATED,
     response_model=SeedBusiness,
     response_model_by_alias=True,
-    responses=ERRORS,
+    responses=ID_ERRORS,
     dependencies=WRITE,
 )
 async def create_yellow_book_entry(data: BusinessIn, service: ServiceDep) -> SeedBusiness:

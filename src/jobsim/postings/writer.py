@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jobsim import queue
-from jobsim.errors import NotFound, ValidationFailed
+from jobsim.errors import Conflict, NotFound, ValidationFailed
 from jobsim.language import detect_language
 from jobsim.postings.listed import ACTIVE, is_listed
 from jobsim.postings.recipe import DEFAULT_RECIPE, TextRecipe, content_hash
@@ -107,7 +107,7 @@ class PostingWriter:
 
     def create(self, session: Session, data: PostingIn, *, trace_id: str | None = None) -> Posting:
         if data.id is not None and session.get(Posting, data.id) is not None:
-            raise ValidationFailed(f"a listing with id {data.id!r} already exists")
+            raise Conflict(f"a listing with id {data.id!r} already exists")
         return self.upsert(session, data, trace_id=trace_id).posting
 
     def upsert(
@@ -162,9 +162,7 @@ class PostingWriter:
 
     def _check_type(self, existing: Posting) -> None:
         if existing.listing_type != self.listing_type:
-            raise ValidationFailed(
-                f"id {existing.id!r} belongs to a {existing.listing_type} listing"
-            )
+            raise Conflict(f"id {existing.id!r} belongs to a {existing.listing_type} listing")
 
     def update(
         self, session: Session, posting_id: str, patch: PostingPatch, *, trace_id: str | None = None
