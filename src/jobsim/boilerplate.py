@@ -30,6 +30,7 @@ import re
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -42,22 +43,46 @@ DEFAULT_CAPACITY = 10_000
 MAX_CHARS = 4_000
 _TABLE_BITS = 22  # 4M counters, 8 MB: collisions stay rare at 10,000 postings x ~200 shingles
 _DIGITS = re.compile(r"\d+")
+_POLYNOMIAL = np.uint64(0x100000001B3)  # FNV-1a's 64-bit prime: an odd multiplier
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
 
-IntArray = npt.NDArray[np.int64]
+IntArray = npt.NDArray[np.int32] | npt.NDArray[np.int64]
 
 
 def shingle_buckets(words: list[str]) -> IntArray:
-    """The table bucket of each shingle of `words`, in order (one per starting word)."""
+    """The table bucket of each shingle of `words`, in order (one per starting word).
+
+    Each word is hashed once (CRC-32 of its folded form) and a shingle's hash is a polynomial
+    of its words' hashes, mixed so that every bit of the bucket depends on all four words:
+    hashing each shingle's joined text cost four times the hashing and a string per shingle."""
     keys = _DIGITS.sub("0", " ".join(words).lower()).split()  # lower() adds no spaces
     count = len(keys) - SHINGLE_WORDS + 1
-    mask = (1 << _TABLE_BITS) - 1
-    return np.array(
-        [
-            zlib.crc32("\x1f".join(keys[i : i + SHINGLE_WORDS]).encode("utf-8")) & mask
-            for i in range(max(count, 0))
-        ],
-        dtype=np.int64,
+    if count <= 0:
+        return np.zeros(0, dtype=np.int64)
+    hashes = np.fromiter(
+        (zlib.crc32(key.encode("utf-8")) for key in keys), dtype=np.uint64, count=len(keys)
     )
+    mixed = hashes[:count].copy()
+    for offset in range(1, SHINGLE_WORDS):
+        mixed *= _POLYNOMIAL
+        mixed += hashes[offset : offset + count]
+    # splitmix64's finaliser: the low bits taken below depend on every bit of the sum.
+    mixed ^= mixed >> np.uint64(30)
+    mixed *= _MIX_1
+    mixed ^= mixed >> np.uint64(27)
+    mixed *= _MIX_2
+    mixed ^= mixed >> np.uint64(31)
+    return (mixed & np.uint64((1 << _TABLE_BITS) - 1)).astype(np.int64)
+
+
+class _Seen(NamedTuple):
+    """A description counted: its text's CRC-32, its shingle buckets in order (int32: the
+    table has 2^22 buckets) and the distinct ones (what the counts hold)."""
+
+    fingerprint: int
+    buckets: IntArray
+    distinct: IntArray
 
 
 class BoilerplateFilter:
@@ -75,8 +100,7 @@ class BoilerplateFilter:
         self.share = share
         self.min_threshold = min_threshold
         self._counts = np.zeros(1 << _TABLE_BITS, dtype=np.int32)
-        # Each description counted: its text's CRC-32 and its distinct shingle buckets.
-        self._seen: OrderedDict[str, tuple[int, IntArray]] = OrderedDict()
+        self._seen: OrderedDict[str, _Seen] = OrderedDict()  # oldest first
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -88,8 +112,7 @@ class BoilerplateFilter:
 
     def observe(self, key: str, description: str) -> None:
         """Count one posting's description (again, if `key` was seen: its old text is dropped)."""
-        words = description[:MAX_CHARS].split()
-        self._observe(key, words)
+        self._observe(key, description[:MAX_CHARS].split())
 
     def observe_all(self, descriptions: Iterable[tuple[str, str]]) -> None:
         for key, description in descriptions:
@@ -98,30 +121,31 @@ class BoilerplateFilter:
     def observe_and_share(self, descriptions: Sequence[tuple[str, str]]) -> list[float]:
         """Count these postings' descriptions, then give each one's `kept_share` under the new
         counts (a batch sees the text it shares with itself); each text is cut into shingles
-        once."""
+        once, or not at all when this filter counted the same text before (priming)."""
         cut = [description[:MAX_CHARS].split() for _, description in descriptions]
-        buckets = [shingle_buckets(words) for words in cut]
-        for (key, _), words, shingles in zip(descriptions, cut, buckets, strict=True):
-            self._observe(key, words, shingles)
+        observed = zip(descriptions, cut, strict=True)
+        buckets = [self._observe(key, words) for (key, _), words in observed]
         return [self._kept_share(w, b) for w, b in zip(cut, buckets, strict=True)]
 
-    def _observe(self, key: str, words: list[str], buckets: IntArray | None = None) -> None:
-        """Count `words` (cut into `buckets` when the caller has them) as `key`'s description.
-        The same text seen again (a worker primed with the postings it then embeds) only
-        becomes the newest: it is not cut again."""
+    def _observe(self, key: str, words: list[str]) -> IntArray:
+        """Count `words` as `key`'s description and give its shingle buckets in order. The same
+        text seen again (a worker primed with the postings it then embeds) only becomes the
+        newest: it is not cut again."""
         fingerprint = zlib.crc32(" ".join(words).encode("utf-8"))
         old = self._seen.pop(key, None)
-        if old is not None and old[0] == fingerprint:
+        if old is not None and old.fingerprint == fingerprint:
             self._seen[key] = old
-            return
+            return old.buckets
         if old is not None:
-            self._counts[old[1]] -= 1
-        unique = np.unique(shingle_buckets(words) if buckets is None else buckets)
-        self._counts[unique] += 1
-        self._seen[key] = (fingerprint, unique)
+            self._counts[old.distinct] -= 1
+        buckets = shingle_buckets(words).astype(np.int32)
+        seen = _Seen(fingerprint, buckets, np.unique(buckets))
+        self._counts[seen.distinct] += 1
+        self._seen[key] = seen
         while len(self._seen) > self.capacity:
-            _, (_, oldest) = self._seen.popitem(last=False)
-            self._counts[oldest] -= 1
+            _, oldest = self._seen.popitem(last=False)
+            self._counts[oldest.distinct] -= 1
+        return buckets
 
     def kept_share(self, description: str) -> float:
         """The share of `description`'s characters (spacing aside) that `distinctive` keeps:
