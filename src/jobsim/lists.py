@@ -399,7 +399,7 @@ class SimilarityEngine:
                     _SIMILAR.c.semantic,
                     _SIMILAR.c.context,
                 ).where(_SIMILAR.c.posting_id.in_(part))
-            )
+            ).all()  # in one fetch: iterating the result fetched row by row
             for owner, similar_id, score, semantic, context in rows:
                 lists[owner].append(Match(similar_id, score, semantic, context))
             tx.stored.update(lists)
