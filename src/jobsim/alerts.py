@@ -26,7 +26,6 @@ from typing import Any, Protocol
 
 import httpx
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -34,6 +33,7 @@ from jobsim import queue, worker_registry
 from jobsim.clock import Clock, system_clock
 from jobsim.errors import sanitize
 from jobsim.settings import Settings
+from jobsim.storage.dialect import upsert_insert
 from jobsim.storage.engine import Database, affected_rows
 from jobsim.storage.models import Alert, Worker
 
@@ -275,13 +275,8 @@ def _flip(session: Session, condition: Condition, now: datetime) -> bool:
 
 
 def _ensure_row(session: Session, name: str, now: datetime) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert(Alert) if dialect == "postgresql" else sqlite.insert(Alert)
-    session.execute(
-        insert.values(name=name, active=False, changed_at=now).on_conflict_do_nothing(
-            index_elements=[Alert.name]
-        )
-    )
+    insert = upsert_insert(session, Alert).values(name=name, active=False, changed_at=now)
+    session.execute(insert.on_conflict_do_nothing(index_elements=[Alert.name]))
 
 
 # --- sending -----------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from typing import cast
 
 import numpy as np
 from sqlalchemy import Table, delete, literal_column, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from jobsim import runtime_settings
@@ -29,6 +28,7 @@ from jobsim.errors import ModelRetired
 from jobsim.postings.listed import is_active, is_listed
 from jobsim.similarity import FloatArray, Match, PostingMeta, ScoringConfig, VectorIndex
 from jobsim.storage import list_rows
+from jobsim.storage.dialect import upsert_insert
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Counter, Embedding, Posting, SimilarEntry
 
@@ -316,10 +316,7 @@ class SimilarityEngine:
             }
             for posting, vector, content_hash in stored
         ]
-        dialect = tx.session.get_bind().dialect.name
-        insert = (
-            postgresql.insert(Embedding) if dialect == "postgresql" else sqlite.insert(Embedding)
-        )
+        insert = upsert_insert(tx.session, Embedding)
         for start in range(0, len(rows), _CHUNK_OF_VECTORS):
             statement = insert.values(rows[start : start + _CHUNK_OF_VECTORS])
             statement = statement.on_conflict_do_update(

@@ -20,6 +20,7 @@ from jobsim.language import detect_language
 from jobsim.postings.listed import ACTIVE, is_listed
 from jobsim.postings.recipe import DEFAULT_RECIPE, TextRecipe, content_hash
 from jobsim.postings.schema import PostingFields, PostingIn, PostingPatch
+from jobsim.storage.dialect import is_postgresql
 from jobsim.storage.models import Posting
 from jobsim.storage.types import utcnow
 
@@ -63,7 +64,7 @@ def get_live(
     query = select(Posting).where(Posting.id == posting_id, Posting.is_deleted.is_(False))
     if listing_type is not None:
         query = query.where(Posting.listing_type == listing_type)
-    if lock and session.get_bind().dialect.name == "postgresql":
+    if lock and is_postgresql(session):
         query = query.with_for_update()
     posting = session.scalar(query)
     if posting is None:

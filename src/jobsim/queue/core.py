@@ -19,13 +19,13 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 
 from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from jobsim import metrics
 from jobsim.clock import Clock, system_clock
 from jobsim.errors import sanitize
 from jobsim.retry import RetryDecision
+from jobsim.storage.dialect import is_postgresql, is_sqlite, upsert_insert
 from jobsim.storage.engine import Database, affected_rows
 from jobsim.storage.models import Task
 
@@ -86,11 +86,6 @@ def _held_by(token: str) -> ColumnElement[bool]:
 # --- enqueue -------------------------------------------------------------------------------
 
 
-def _insert(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    return postgresql.insert(Task) if dialect == "postgresql" else sqlite.insert(Task)
-
-
 def enqueue(
     session: Session,
     kind: str,
@@ -145,14 +140,14 @@ def enqueue_many(
             }
             for posting_id in ids[start : start + _ENQUEUE_CHUNK]
         ]
-        statement = _insert(session).values(rows)
+        statement = upsert_insert(session, Task).values(rows)
         excluded = statement.excluded
         statement = statement.on_conflict_do_update(
             index_elements=[Task.kind, Task.posting_id],
             index_where=_QUEUED_ONLY,
             set_={
                 "priority": func.max(Task.priority, excluded.priority)
-                if session.get_bind().dialect.name == "sqlite"
+                if is_sqlite(session)
                 else func.greatest(Task.priority, excluded.priority),
                 "run_after": excluded.run_after,
                 "trace_id": func.coalesce(excluded.trace_id, Task.trace_id),
@@ -423,7 +418,7 @@ def still_held(session: Session, token: str, task_ids: Iterable[int]) -> set[int
     """The tasks of `task_ids` this token still holds, locked for the rest of the transaction
     on PostgreSQL so no claimer can take them before we complete them."""
     query = select(Task.id).where(Task.id.in_(list(task_ids)), _held_by(token))
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         query = query.with_for_update()
     return set(session.scalars(query))
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from jobsim.clock import Clock, system_clock
 from jobsim.queue.core import FAILED, KINDS, QUEUED, RUNNING, STATES, SUCCEEDED
+from jobsim.storage.dialect import is_sqlite
 from jobsim.storage.models import Task
 
 
@@ -92,7 +93,7 @@ def per_minute(
 
 def _epoch_minute(session: Session) -> ColumnElement[int]:
     """The minute (since the epoch) a task finished in, computed by the database."""
-    if session.get_bind().dialect.name == "sqlite":
+    if is_sqlite(session):
         # Stored as naive UTC text: strftime('%s') reads it as UTC.
         seconds = func.cast(func.strftime("%s", Task.finished_at), Integer)
         return func.cast(seconds / 60, Integer)

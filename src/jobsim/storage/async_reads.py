@@ -34,6 +34,7 @@ class ReadUnavailable(Exception):
 
 @dataclass(frozen=True)
 class _Compiled:
+    statement: Select[Any]  # held, so its id is not reused while this is cached
     sql: str
     defaults: dict[str, Any]
     bind: dict[str, Callable[[Any], Any]]
@@ -105,9 +106,8 @@ class AsyncReads:
         return rows
 
     def _compile(self, statement: Select[Any]) -> _Compiled:
-        # Statements are module-level constants of their readers: their id is a stable key.
         found = self._compiled.get(id(statement))
-        if found is None:
+        if found is None or found.statement is not statement:
             found = self._compiled[id(statement)] = _compile(statement, self.dialect)
         return found
 
@@ -133,4 +133,4 @@ def _compile(statement: Select[Any], dialect: Dialect) -> _Compiled:
             *(value if p is None else p(value) for p, value in zip(processors, raw, strict=True))
         )
 
-    return _Compiled(compiled.string, defaults, bind, row)
+    return _Compiled(statement, compiled.string, defaults, bind, row)

@@ -19,6 +19,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, delete, insert, text, update
 from sqlalchemy.orm import Session
 
+from jobsim.storage.dialect import is_postgresql
 from jobsim.storage.models import Posting, SimilarEntry
 from jobsim.storage.types import UTCDateTime
 
@@ -47,7 +48,7 @@ class ListState:
 
 def delete_lists(session: Session, owners: Sequence[str]) -> None:
     """Every entry of these owners' lists."""
-    if _is_postgresql(session):
+    if is_postgresql(session):
         if owners:
             session.execute(
                 text('DELETE FROM "similar" WHERE posting_id = ANY(CAST(:owners AS varchar[]))'),
@@ -63,7 +64,7 @@ def delete_entries(session: Session, pairs: Sequence[tuple[str, str]]) -> None:
     """The entries (owner, similar id)."""
     if not pairs:
         return
-    if _is_postgresql(session):
+    if is_postgresql(session):
         session.execute(
             text(
                 'DELETE FROM "similar" AS s USING unnest(CAST(:owners AS varchar[]), '
@@ -84,7 +85,7 @@ def insert_entries(session: Session, rows: Sequence[EntryRow], now: datetime) ->
     """New entries, computed at `now`."""
     if not rows:
         return
-    if _is_postgresql(session):
+    if is_postgresql(session):
         session.execute(
             text(
                 'INSERT INTO "similar" (posting_id, similar_id, score, semantic, context, '
@@ -125,7 +126,7 @@ def set_list_states(
     """Each owner's list count and floor, stamped with the sync sequence and `now`."""
     if not states:
         return
-    if _is_postgresql(session):
+    if is_postgresql(session):
         session.execute(
             text(
                 "UPDATE postings AS p SET similar_count = v.count, similar_floor = v.floor, "
@@ -146,10 +147,6 @@ def set_list_states(
         _LIST_STATE_UPDATE.values(list_seq=list_seq, similar_computed_at=now),
         [{"owner": s.owner, "count": s.count, "floor": s.floor} for s in states],
     )
-
-
-def _is_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 _NOW = bindparam("now", type_=UTCDateTime())
