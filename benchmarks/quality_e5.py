@@ -8,6 +8,9 @@ precision@k like `jobsim eval` (no context bonus or minimum score) for:
 - fixed mixes on raw and on centred e5 cosines;
 - the same mixes with each posting's full-view weight scaled by the share of its description
   that is not boilerplate (jobsim.boilerplate, jobsim.vectorizer.view_weights): the default;
+- the default's mix with neighbour expansion (jobsim.expansion, JOBSIM_VECTOR_EXPANSION): each
+  vector leaning on its nearest stored ones, stored in file order in batches of 32 as the
+  worker stores them (no context bonus or minimum score here, unlike `jobsim eval`);
 - with --alternatives, what was tried against the plateau on the default's line: more hashed
   n-gram dimensions, and hubness reduction (CSLS: a candidate's score less beta times its mean
   similarity to its k nearest postings).
@@ -31,9 +34,11 @@ from quality_grid import load, ranking
 from jobsim.boilerplate import BoilerplateFilter
 from jobsim.embedders.e5 import MODELS, E5Embedder, load_center
 from jobsim.evaluation import precision_at_k
+from jobsim.expansion import expand
 from jobsim.glossary import find_glossary
 from jobsim.lexical import lexical_vector
 from jobsim.settings import Settings
+from jobsim.similarity import PostingMeta, VectorIndex
 from jobsim.vector_recipe import VectorRecipe, Views
 from jobsim.vectorizer import view_weights
 
@@ -56,6 +61,19 @@ def embedded(texts: list[str], label: str) -> np.ndarray:
     CACHE.mkdir(parents=True, exist_ok=True)
     np.save(cache, vectors)
     return vectors
+
+
+def stored_with_expansion(vectors: np.ndarray, ids: list[str], neighbours: int) -> np.ndarray:
+    """The vectors as the worker stores them with neighbour expansion: in order, in batches of
+    32, each batch leaning on the vectors stored before it."""
+    index = VectorIndex(vectors.shape[1], capacity=len(vectors))
+    for start in range(0, len(vectors), 32):
+        part = vectors[start : start + 32]
+        leaned = expand(index, part, ["job"] * len(part), neighbours)
+        for offset, row in enumerate(leaned):
+            index.upsert(ids[start + offset], row, PostingMeta())
+    result: np.ndarray = index.matrix.astype(np.float32)
+    return result
 
 
 def centred(vectors: np.ndarray) -> np.ndarray:
@@ -124,6 +142,20 @@ def main() -> None:
                 )
                 how = "boilerplate-weighted" if adaptive else "fixed"
                 print(f"| {views.describe()}, {kind} e5, {how} | {score(mix):.3f} |")
+    default_root = np.sqrt(view_weights(Views(*MIXES[0]), shares)).astype(np.float32)
+    stored = np.hstack(
+        [
+            default_root[:, :1]
+            * centred(embedded([i.full_text for i in inputs], f"{args.path.stem}-full")),
+            default_root[:, 1:2]
+            * centred(embedded([i.title_text for i in inputs], f"{args.path.stem}-title")),
+            default_root[:, 2:3] * lexical,
+        ]
+    ).astype(np.float32)
+    for neighbours in (4, 8, 12):
+        leaned = stored_with_expansion(stored, ids, neighbours)
+        line = f"{Views(*MIXES[0]).describe()}, boilerplate-weighted, expanded with {neighbours}"
+        print(f"| {line} | {score(leaned @ leaned.T):.3f} |")
     if args.alternatives:
         default = Views(*MIXES[0])
         root = np.sqrt(view_weights(default, shares))

@@ -84,9 +84,11 @@ def settings(database_url: str) -> Settings:
     return Settings(
         database_url=database_url,
         embedder="fake:64",
-        # One view keeps stored vectors equal to the embedder's own output, which many tests
-        # compare against; tests of the multi-view mix set vector_views themselves.
+        # One view and no neighbour expansion keep stored vectors equal to the embedder's own
+        # output, which many tests compare against; tests of the multi-view mix and of the
+        # expansion set vector_views and vector_expansion themselves.
         vector_views="full:1",
+        vector_expansion=0,
         heartbeat_seconds=0.2,
         lease_seconds=5,
         poll_seconds=0.05,

@@ -25,6 +25,7 @@ from jobsim import runtime_settings
 from jobsim.ann import vector_index
 from jobsim.clock import Clock, system_clock
 from jobsim.errors import ModelRetired
+from jobsim.expansion import expand
 from jobsim.postings.listed import is_active, is_listed
 from jobsim.similarity import FloatArray, Match, PostingMeta, ScoringConfig, VectorIndex
 from jobsim.storage import list_rows
@@ -131,6 +132,7 @@ class SimilarityEngine:
         *,
         clock: Clock = system_clock,
         serves: bool = True,
+        expansion: int = 0,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -142,6 +144,7 @@ class SimilarityEngine:
         # from the provider, after the worker's start-up check.
         self._dims = dims
         self.config = config
+        self.expansion = expansion  # neighbours a new vector leans on (jobsim.expansion)
         self.index = VectorIndex(0)  # replaced by the first load
         self._loaded = False
         self._last_seq = 0
@@ -304,6 +307,16 @@ class SimilarityEngine:
     def _store_vectors(
         self, tx: ListTransaction, stored: Sequence[tuple[Posting, FloatArray, str]]
     ) -> None:
+        """Store the vectors, each expanded with its nearest stored neighbours first."""
+        if stored:
+            leaned = expand(
+                self.index,
+                np.vstack([vector for _, vector, _ in stored]),
+                [posting.listing_type for posting, _, _ in stored],
+                self.expansion,
+                exclude=[posting.id for posting, _, _ in stored],
+            )
+            stored = [(p, leaned[i], h) for i, (p, _, h) in enumerate(stored)]
         rows = [
             {
                 "posting_id": posting.id,

@@ -56,6 +56,7 @@ from sqlalchemy.orm import Session
 from jobsim.clock import Clock, system_clock
 from jobsim.embedders.base import Embedder
 from jobsim.errors import ConfigurationError
+from jobsim.expansion import expand
 from jobsim.explain import Explainer, Side
 from jobsim.language import detect_language
 from jobsim.listing_types import scoring_config
@@ -328,6 +329,8 @@ class TextMatcher:
         with index.lock:
             with self.db.read() as session:
                 index.refresh(session)
+            # Compared like a posting: leaning on its nearest stored postings (jobsim.expansion).
+            vector = expand(index.index, vector[None, :], [listing_type], self.recipe.expansion)[0]
             matches = best_matches(
                 index.index,
                 vector,

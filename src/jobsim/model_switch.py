@@ -91,7 +91,12 @@ class ModelSwitch:
         self.vectorizer = vectorizer
         self.model = vectorizer.name
         self.engine = SimilarityEngine(
-            db, self.model, lambda: vectorizer.dims, scoring_config(settings), serves=False
+            db,
+            self.model,
+            lambda: vectorizer.dims,
+            scoring_config(settings),
+            serves=False,
+            expansion=vectorizer.recipe.expansion,
         )
 
     def coverage(self) -> Coverage:

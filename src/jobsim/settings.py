@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # How the stored vector mixes views (jobsim.vectorizer): full text, title, title n-grams.
     vector_views: str = "full:0.6,title:0.25,lexical:0.15"
     lexical_dims: int = Field(512, ge=64, le=8192)
+    # Each new vector leans on its nearest stored ones before it is stored (jobsim.expansion):
+    # how many; 0 = off. Part of the vector model: changing it re-embeds in the background.
+    vector_expansion: int = Field(4, ge=0, le=64)
     # FreeDict X→English dictionaries that gloss non-English texts (jobsim.glossary); '' = off.
     # Off by default: the multilingual default reads every language itself (docs/quality.md).
     glossary_dir: str = ""

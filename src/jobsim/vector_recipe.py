@@ -81,15 +81,18 @@ def vector_model_name(
     views: Views,
     recipe: TextRecipe = DEFAULT_RECIPE,
     glossary: Glossary | None = None,
+    expansion: int = 0,
 ) -> str:
-    """The name stored with every vector. Another embedder, view mix, text recipe or set of
-    dictionaries is another model: changing any of them re-embeds everything while the old
-    vectors keep serving."""
+    """The name stored with every vector. Another embedder, view mix, text recipe, set of
+    dictionaries or neighbour expansion is another model: changing any of them re-embeds
+    everything while the old vectors keep serving."""
     name = embedder_spec if views.only_full else f"{embedder_spec}#{views.describe()}"
     if recipe != DEFAULT_RECIPE:
         name += f"#recipe:{recipe.fingerprint()}"
     if glossary is not None and glossary.languages and views.semantic:
         name += f"#gloss:{glossary.fingerprint}"
+    if expansion:
+        name += f"#expand:{expansion}"
     return name
 
 
@@ -101,6 +104,7 @@ class VectorRecipe:
     text: TextRecipe = DEFAULT_RECIPE
     views: Views = Views()
     glossary: Glossary = field(default_factory=Glossary, compare=False, repr=False)
+    expansion: int = 0  # neighbours a new vector leans on (jobsim.expansion)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, embedder: str | None = None) -> VectorRecipe:
@@ -119,7 +123,7 @@ class VectorRecipe:
         except ValidationFailed as error:
             raise ConfigurationError(str(error)) from None
         glossary = find_glossary(settings.glossary_dir)
-        return cls(embedder or settings.embedder, text, views, glossary)
+        return cls(embedder or settings.embedder, text, views, glossary, settings.vector_expansion)
 
     def with_embedder(self, embedder: str) -> VectorRecipe:
         return self if embedder == self.embedder else replace(self, embedder=embedder)
@@ -127,7 +131,9 @@ class VectorRecipe:
     @cached_property
     def model(self) -> str:
         """The vector model name (see vector_model_name)."""
-        return vector_model_name(self.embedder, self.views, self.text, self.glossary)
+        return vector_model_name(
+            self.embedder, self.views, self.text, self.glossary, self.expansion
+        )
 
     def inputs(self, posting: Posting) -> PostingInputs:
         return posting_inputs(self.text, posting)
@@ -139,5 +145,6 @@ class VectorRecipe:
         text = self.text
         return (
             f"fields={','.join(text.fields)} title_repeat={text.title_repeat} "
-            f"max_chars={text.max_chars} views={self.views.describe()}"
+            f"max_chars={text.max_chars} views={self.views.describe()} "
+            f"expansion={self.expansion}"
         )

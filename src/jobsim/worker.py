@@ -63,6 +63,7 @@ class Worker:
             lambda: self.vectorizer.dims,
             scoring_config(settings),
             clock=clock,
+            expansion=self.vectorizer.recipe.expansion,
         )
         self._serving = ServingModel(db, self.vectorizer.name)
         self.policy = RetryPolicy(

@@ -315,6 +315,7 @@ def test_jobsim_match_prints_the_matches_and_their_json(
             "JOBSIM_DATABASE_URL": settings.database_url,
             "JOBSIM_EMBEDDER": settings.embedder,
             "JOBSIM_VECTOR_VIEWS": settings.vector_views,
+            "JOBSIM_VECTOR_EXPANSION": str(settings.vector_expansion),
             "JOBSIM_MIN_SCORE": str(settings.min_score),
         }
     )

@@ -110,6 +110,7 @@ def test_pruning_before_a_switch_is_refused_and_the_cli_tells_the_story(
         "JOBSIM_DATABASE_URL": settings.database_url,
         "JOBSIM_EMBEDDER": NEW,
         "JOBSIM_VECTOR_VIEWS": "full:1",
+        "JOBSIM_VECTOR_EXPANSION": "0",
         "JOBSIM_MIN_SCORE": str(settings.min_score),
     }
     runner = CliRunner()

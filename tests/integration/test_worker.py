@@ -972,7 +972,9 @@ def test_changing_the_recipe_or_the_view_mix_names_a_new_vector_model() -> None:
     base = Settings(embedder="fake:8")
     assert vector_model(base) == vector_model(base.model_copy())
     assert vector_model(base.model_copy(update={"text_max_chars": 900})) != vector_model(base)
-    assert vector_model(base.model_copy(update={"vector_views": "full:1"})) == "fake:8"
+    assert vector_model(base.model_copy(update={"vector_expansion": 2})) != vector_model(base)
+    raw = {"vector_views": "full:1", "vector_expansion": 0}
+    assert vector_model(base.model_copy(update=raw)) == "fake:8"
 
 
 def test_polish_titles_are_embedded_glossed_and_status_says_so(

