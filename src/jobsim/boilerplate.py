@@ -47,7 +47,7 @@ _POLYNOMIAL = np.uint64(0x100000001B3)  # FNV-1a's 64-bit prime: an odd multipli
 _MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX_2 = np.uint64(0x94D049BB133111EB)
 
-IntArray = npt.NDArray[np.int32] | npt.NDArray[np.int64]
+IntArray = npt.NDArray[np.int32]  # table buckets: 2^22 of them
 
 
 def shingle_buckets(words: list[str]) -> IntArray:
@@ -59,7 +59,7 @@ def shingle_buckets(words: list[str]) -> IntArray:
     keys = _DIGITS.sub("0", " ".join(words).lower()).split()  # lower() adds no spaces
     count = len(keys) - SHINGLE_WORDS + 1
     if count <= 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int32)
     hashes = np.fromiter(
         (zlib.crc32(key.encode("utf-8")) for key in keys), dtype=np.uint64, count=len(keys)
     )
@@ -73,12 +73,12 @@ def shingle_buckets(words: list[str]) -> IntArray:
     mixed ^= mixed >> np.uint64(27)
     mixed *= _MIX_2
     mixed ^= mixed >> np.uint64(31)
-    return (mixed & np.uint64((1 << _TABLE_BITS) - 1)).astype(np.int64)
+    return (mixed & np.uint64((1 << _TABLE_BITS) - 1)).astype(np.int32)
 
 
 class _Seen(NamedTuple):
-    """A description counted: its text's CRC-32, its shingle buckets in order (int32: the
-    table has 2^22 buckets) and the distinct ones (what the counts hold)."""
+    """A description counted: its text's CRC-32, its shingle buckets in order and the distinct
+    ones (what the counts hold)."""
 
     fingerprint: int
     buckets: IntArray
@@ -138,7 +138,7 @@ class BoilerplateFilter:
             return old.buckets
         if old is not None:
             self._counts[old.distinct] -= 1
-        buckets = shingle_buckets(words).astype(np.int32)
+        buckets = shingle_buckets(words)
         seen = _Seen(fingerprint, buckets, np.unique(buckets))
         self._counts[seen.distinct] += 1
         self._seen[key] = seen
