@@ -41,11 +41,11 @@ def expand(
         return vectors
     scores = scan_many(index.matrix, vectors.astype(np.float32, copy=False))
     expanded = np.array(vectors, dtype=np.float32, copy=True)
+    other_types = {kind: ~index.of_type(kind) for kind in set(listing_types)}
     for row, listing_type in enumerate(listing_types):
         candidates = scores[row]  # this row's own copy: picked and excluded rows are set to -inf
-        other_types = ~index.of_type(listing_type)
-        if other_types.any():
-            candidates[other_types] = -np.inf
+        if other_types[listing_type].any():
+            candidates[other_types[listing_type]] = -np.inf
         own = exclude[row] if row < len(exclude) else None
         if own is not None and own in index:
             candidates[index.positions[own]] = -np.inf
