@@ -110,13 +110,15 @@ def main() -> None:
     )
     lexical = np.array([lexical_vector(i.title_text, 512) for i in inputs], dtype=np.float32)
     sims = {"lexical": lexical @ lexical.T}
+    centred_views: dict[str, np.ndarray] = {}
     for view, texts in (
         ("full", [i.full_text for i in inputs]),
         ("title", [i.title_text for i in inputs]),
     ):
         raw = embedded(texts, f"{args.path.stem}-{view}")
+        centred_views[view] = centred(raw)
         sims[f"{view}-raw"] = raw @ raw.T
-        sims[f"{view}-centred"] = centred(raw) @ centred(raw).T
+        sims[f"{view}-centred"] = centred_views[view] @ centred_views[view].T
 
     if args.glossary_dir:
         glossary = find_glossary(args.glossary_dir)
@@ -145,10 +147,8 @@ def main() -> None:
     default_root = np.sqrt(view_weights(Views(*MIXES[0]), shares)).astype(np.float32)
     stored = np.hstack(
         [
-            default_root[:, :1]
-            * centred(embedded([i.full_text for i in inputs], f"{args.path.stem}-full")),
-            default_root[:, 1:2]
-            * centred(embedded([i.title_text for i in inputs], f"{args.path.stem}-title")),
+            default_root[:, :1] * centred_views["full"],
+            default_root[:, 1:2] * centred_views["title"],
             default_root[:, 2:3] * lexical,
         ]
     ).astype(np.float32)
