@@ -14,7 +14,7 @@ from jobsim.matching import MatchRequest, text_inputs
 from jobsim.service import Service
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
-from jobsim.storage.models import Embedding
+from jobsim.storage.models import Embedding, Posting
 from jobsim.testing import FakeEmbedder
 from jobsim.vector_recipe import VectorRecipe
 from jobsim.vectorizer import PostingVectorizer
@@ -42,8 +42,6 @@ def raw_vector(
 ) -> np.ndarray:
     """What the worker embeds for this posting (one full view), before any expansion."""
     with db.read() as session:
-        from jobsim.storage.models import Posting
-
         posting = session.get(Posting, posting_id)
         assert posting is not None
         vectorizer = PostingVectorizer(embedder, VectorRecipe.from_settings(settings))
