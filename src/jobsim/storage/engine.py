@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from jobsim.errors import ConfigurationError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_CHECKPOINT_PAGES = 10_000
 # Connections a process keeps open, and how many more it opens (and closes on return) while
 # more are in use. Past POOL_SIZE concurrent requests, every request opened a connection of its
 # own (a new server process on PostgreSQL): an API process serving 8 clients needs 8.
@@ -38,6 +39,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_CHECKPOINT_PAGES}")
+        cursor.execute(f"PRAGMA journal_size_limit = {SQLITE_CHECKPOINT_PAGES * 4096}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 
