@@ -12,6 +12,7 @@ workers never compute lists from a stale view of each other's vectors.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,7 +37,9 @@ from jobsim.storage.models import Counter, Embedding, Posting, SimilarEntry
 SYNC_COUNTER = "sync_seq"
 META_SYNC_OVERLAP = timedelta(minutes=5)
 _CHUNK = 500
-_CHUNK_OF_VECTORS = 100  # rows per multi-row upsert: 7 parameters each
+# Lists a process keeps in memory between its write transactions, as the database holds them:
+# a list a new posting enters is then merged without reading it back (about 1.5 KB a list).
+LIST_CACHE_LIMIT = 25_000
 
 
 def meta_of(posting: Posting) -> PostingMeta:
@@ -150,6 +153,9 @@ class SimilarityEngine:
         self._last_seq = 0
         self._last_meta_sync: datetime | None = None
         self._versions: dict[str, int] = {}  # the posting version each row's metadata is from
+        # Lists as committed by this process and not changed since by another (see finish);
+        # dropping one is always safe, so anything that may have changed a list drops it.
+        self._lists: dict[str, list[Match]] = {}
 
     @property
     def dims(self) -> int:
@@ -177,11 +183,13 @@ class SimilarityEngine:
         """Forget the in-memory state (after a rolled-back transaction touched it)."""
         self.index = vector_index(self.dims, self.config)
         self._versions = {}
+        self._lists.clear()
         self._loaded = False
 
     def _full_load(self, session: Session, now: datetime) -> None:
         self.index = vector_index(self.dims, self.config)
         self._versions = {}
+        self._lists.clear()
         for posting_id, raw, posting in stored_vectors(session, self.model):
             self._upsert(posting, vector_from_bytes(raw, self.dims))
             self.index.set_list_state(posting_id, posting.similar_count, posting.similar_floor)
@@ -202,6 +210,7 @@ class SimilarityEngine:
             )
             for posting_id, count, floor in lists:
                 self.index.set_list_state(posting_id, count, floor)
+                self._lists.pop(posting_id, None)  # another process wrote it
         self._sync_meta(session, now)
         self._last_seq = current
         self._last_meta_sync = now
@@ -233,9 +242,20 @@ class SimilarityEngine:
         return tx.seq
 
     def finish(self, tx: ListTransaction) -> None:
-        """Call after the transaction committed: this process has seen its own writes."""
+        """Call after the transaction committed: this process has seen its own writes, and
+        keeps the lists it read or wrote (the most recent LIST_CACHE_LIMIT of them)."""
         if tx.seq is not None:
             self._last_seq = max(self._last_seq, tx.seq)
+        if tx.staged:  # never flushed, so never committed: what the database holds is unknown
+            for owner in tx.staged:
+                self._lists.pop(owner, None)
+            return
+        for owner, matches in tx.stored.items():
+            self._lists.pop(owner, None)  # re-inserted last: the cache drops the oldest first
+            self._lists[owner] = matches
+        excess = len(self._lists) - LIST_CACHE_LIMIT
+        for owner in list(itertools.islice(self._lists, max(excess, 0))):
+            del self._lists[owner]
 
     # --- list policy -----------------------------------------------------------------------
 
@@ -261,9 +281,15 @@ class SimilarityEngine:
         switch); lists of postings it has no vector for are emptied. Returns the lists written."""
         tx.session.execute(delete(SimilarEntry))
         tx.stored.clear()
+        self._lists.clear()
         tx.session.execute(
             update(Posting)
-            .values(similar_count=0, similar_floor=None, similar_computed_at=None)
+            .values(
+                similar_count=0,
+                similar_floor=None,
+                similar_computed_at=None,
+                list_seq=self._seq(tx),  # other processes' caches drop every list
+            )
             .execution_options(synchronize_session=False)
         )
         listed = [pid for pid in self.index.ids if self.index.meta(pid).listed_at(tx.now)]
@@ -329,17 +355,17 @@ class SimilarityEngine:
             }
             for posting, vector, content_hash in stored
         ]
-        insert = upsert_insert(tx.session, Embedding)
-        for start in range(0, len(rows), _CHUNK_OF_VECTORS):
-            statement = insert.values(rows[start : start + _CHUNK_OF_VECTORS])
-            statement = statement.on_conflict_do_update(
-                index_elements=[Embedding.posting_id, Embedding.model],
+        if rows:
+            insert = upsert_insert(tx.session, _EMBEDDINGS)
+            statement = insert.on_conflict_do_update(
+                index_elements=[_EMBEDDINGS.c.posting_id, _EMBEDDINGS.c.model],
                 set_={
-                    k: statement.excluded[k]
+                    k: insert.excluded[k]
                     for k in ("dims", "content_hash", "vector", "seq", "created_at")
                 },
             )
-            tx.session.execute(statement)
+            # One statement compiled once and run for every row (executemany).
+            tx.session.connection().execute(statement, rows)
         for posting, vector, _ in stored:
             self._upsert(posting, vector)
 
@@ -347,6 +373,13 @@ class SimilarityEngine:
         """Recompute one posting's own top-N list (staged)."""
         if posting_id not in self.index:
             return
+        if posting_id not in tx.staged and posting_id not in tx.stored:
+            if posting_id in self._lists:
+                tx.stored[posting_id] = self._lists[posting_id]
+            elif self.index.list_count(posting_id) == 0:
+                # The index, in step with the database under the lock, says the list is empty
+                # (a new posting's): its entries are written as additions, with no delete.
+                tx.stored[posting_id] = []
         matches = self.index.top_n(
             self.index.vector(posting_id),
             self.index.meta(posting_id),
@@ -389,15 +422,23 @@ class SimilarityEngine:
                 self._refresh_list(tx, owner)
             else:
                 tx.stored.pop(owner, None)
+                self._lists.pop(owner, None)
                 unindexed.append((owner, posting_id))
         list_rows.delete_entries(tx.session, unindexed)
         self._flush(tx)
         return len(owners)
 
     def _load_lists(self, tx: ListTransaction, owners: Iterable[str]) -> None:
-        """Read into `tx.stored` the lists of `owners` this transaction has neither staged nor
-        read, in a few statements."""
-        wanted = [o for o in dict.fromkeys(owners) if o not in tx.staged and o not in tx.stored]
+        """Put into `tx.stored` the lists of `owners` this transaction has neither staged nor
+        read: from the process's cache, the rest read in a few statements."""
+        wanted = []
+        for owner in dict.fromkeys(owners):
+            if owner in tx.staged or owner in tx.stored:
+                continue
+            if owner in self._lists:
+                tx.stored[owner] = self._lists[owner]
+            else:
+                wanted.append(owner)
         for start in range(0, len(wanted), _CHUNK):
             part = wanted[start : start + _CHUNK]
             lists: dict[str, list[Match]] = {owner: [] for owner in part}
@@ -466,6 +507,7 @@ def _entry_row(owner: str, match: Match) -> list_rows.EntryRow:
 
 
 _SIMILAR = cast(Table, SimilarEntry.__table__)
+_EMBEDDINGS = cast(Table, Embedding.__table__)
 
 
 def _list_state(matches: Iterable[Match], top_n: int) -> tuple[int, float | None]:

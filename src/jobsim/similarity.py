@@ -95,7 +95,7 @@ class PostingMeta:
 Scores = tuple[FloatArray, FloatArray, FloatArray]  # (score, semantic, context) per row
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Match:
     posting_id: str
     score: float
@@ -244,6 +244,11 @@ class VectorIndex:
 
     def meta(self, posting_id: str) -> PostingMeta:
         return self._metas[self.positions[posting_id]]
+
+    def list_count(self, posting_id: str) -> int:
+        """How many entries the posting's cached list holds (0 for a row the index lacks)."""
+        position = self.positions.get(posting_id)
+        return 0 if position is None else int(self._list_count[position])
 
     def set_list_state(self, posting_id: str, count: int, floor: float | None) -> None:
         position = self.positions.get(posting_id)

@@ -16,9 +16,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Table, and_, case, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from jobsim import metrics
@@ -49,11 +49,11 @@ PRIORITY_REFRESH = 5
 PRIORITY_BACKFILL = 0
 
 _QUEUED_ONLY = text("state = 'queued'")
+_TASKS = cast(Table, Task.__table__)
 LEASE_LOST = "lease expired: its worker was lost or too slow; claimed again"
 SUPERSEDED_ORPHAN = "superseded: its lease expired and a newer task of its posting is pending"
 # The end of the lease token of a claim that took more than one task (see `claim`).
 BATCH = ".batch"
-_ENQUEUE_CHUNK = 500
 _PRIORITY_LEVELS = 8  # a claim looks at most this many priority levels (jobsim uses three)
 
 
@@ -124,37 +124,36 @@ def enqueue_many(
         raise ValueError(f"unknown task kind {kind!r}")
     now = clock()
     ids = list(dict.fromkeys(posting_ids))
-    for start in range(0, len(ids), _ENQUEUE_CHUNK):
-        rows = [
-            {
-                "kind": kind,
-                "posting_id": posting_id,
-                "state": QUEUED,
-                "priority": priority,
-                "attempts": 0,
-                "max_attempts": max_attempts,
-                "run_after": now,
-                "trace_id": trace_id,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for posting_id in ids[start : start + _ENQUEUE_CHUNK]
-        ]
-        statement = upsert_insert(session, Task).values(rows)
-        excluded = statement.excluded
-        statement = statement.on_conflict_do_update(
-            index_elements=[Task.kind, Task.posting_id],
-            index_where=_QUEUED_ONLY,
-            set_={
-                "priority": func.max(Task.priority, excluded.priority)
-                if is_sqlite(session)
-                else func.greatest(Task.priority, excluded.priority),
-                "run_after": excluded.run_after,
-                "trace_id": func.coalesce(excluded.trace_id, Task.trace_id),
-                "updated_at": excluded.updated_at,
-            },
-        )
-        session.execute(statement)
+    if not ids:
+        return
+    statement = upsert_insert(session, _TASKS)
+    excluded = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=[_TASKS.c.kind, _TASKS.c.posting_id],
+        index_where=_QUEUED_ONLY,
+        set_={
+            "priority": func.max(_TASKS.c.priority, excluded.priority)
+            if is_sqlite(session)
+            else func.greatest(_TASKS.c.priority, excluded.priority),
+            "run_after": excluded.run_after,
+            "trace_id": func.coalesce(excluded.trace_id, _TASKS.c.trace_id),
+            "updated_at": excluded.updated_at,
+        },
+    )
+    row = {
+        "kind": kind,
+        "state": QUEUED,
+        "priority": priority,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_after": now,
+        "trace_id": trace_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    # One statement, compiled once and cached, run for every row (a multi-row VALUES list is
+    # a new statement to compile for each chunk).
+    session.connection().execute(statement, [{**row, "posting_id": pid} for pid in ids])
     metrics.inc(metrics.TASKS_ENQUEUED, len(ids), kind=kind)
 
 
