@@ -15,6 +15,10 @@ class ConfigurationError(JobsimError):
     """Settings or a spec string that cannot work (unknown provider, missing key, bad URL)."""
 
 
+class MigrationFailed(JobsimError):
+    """A schema migration that would leave the database inconsistent; it was rolled back."""
+
+
 class ValidationFailed(JobsimError):
     """Input that breaks a documented rule; the message says which rule, never echoes secrets."""
 

@@ -32,7 +32,7 @@ from jobsim.similarity import FloatArray, Match, PostingMeta, ScoringConfig, Vec
 from jobsim.storage import list_rows
 from jobsim.storage.dialect import upsert_insert
 from jobsim.storage.engine import Database
-from jobsim.storage.models import Counter, Embedding, Posting, SimilarEntry
+from jobsim.storage.models import Counter, Embedding, ListState, Posting, SimilarEntry
 
 SYNC_COUNTER = "sync_seq"
 META_SYNC_OVERLAP = timedelta(minutes=5)
@@ -190,10 +190,11 @@ class SimilarityEngine:
         self.index = vector_index(self.dims, self.config)
         self._versions = {}
         self._lists.clear()
-        for posting_id, raw, posting in stored_vectors(session, self.model):
+        for _, raw, posting in stored_vectors(session, self.model):
             self._upsert(posting, vector_from_bytes(raw, self.dims))
-            self.index.set_list_state(posting_id, posting.similar_count, posting.similar_floor)
         session.expunge_all()
+        for posting_id, count, floor in session.execute(_STATES):
+            self.index.set_list_state(posting_id, count, floor)
         self._last_seq = current_seq(session)
         self._last_meta_sync = now
         self._loaded = True
@@ -201,19 +202,30 @@ class SimilarityEngine:
     def _sync(self, session: Session, now: datetime) -> None:
         current = current_seq(session)
         if current > self._last_seq:
+            new_rows = []
             for _, raw, posting in stored_vectors(session, self.model, self._last_seq):
+                if posting.id not in self.index:
+                    new_rows.append(posting.id)
                 self._upsert(posting, vector_from_bytes(raw, self.dims))
-            lists = session.execute(
-                select(Posting.id, Posting.similar_count, Posting.similar_floor).where(
-                    Posting.list_seq > self._last_seq
-                )
-            )
+            self._read_states(session, new_rows)
+            lists = session.execute(_STATES.where(ListState.seq > self._last_seq))
             for posting_id, count, floor in lists:
                 self.index.set_list_state(posting_id, count, floor)
                 self._lists.pop(posting_id, None)  # another process wrote it
         self._sync_meta(session, now)
         self._last_seq = current
         self._last_meta_sync = now
+
+    def _read_states(self, session: Session, posting_ids: Sequence[str]) -> None:
+        """The list states of rows new to the index: a list can be older than its posting's
+        vector of this model (another model's engine wrote it), so a new row's list is not
+        taken to be empty."""
+        for start in range(0, len(posting_ids), _CHUNK):
+            part = posting_ids[start : start + _CHUNK]
+            for posting_id, count, floor in session.execute(
+                _STATES.where(ListState.posting_id.in_(part))
+            ):
+                self.index.set_list_state(posting_id, count, floor)
 
     def _sync_meta(self, session: Session, now: datetime) -> None:
         since = (self._last_meta_sync or now) - META_SYNC_OVERLAP
@@ -283,13 +295,9 @@ class SimilarityEngine:
         tx.stored.clear()
         self._lists.clear()
         tx.session.execute(
-            update(Posting)
-            .values(
-                similar_count=0,
-                similar_floor=None,
-                similar_computed_at=None,
-                list_seq=self._seq(tx),  # other processes' caches drop every list
-            )
+            update(ListState)
+            # The new sequence makes every other process drop every list it keeps.
+            .values(count=0, floor=None, seq=self._seq(tx), computed_at=None)
             .execution_options(synchronize_session=False)
         )
         listed = [pid for pid in self.index.ids if self.index.meta(pid).listed_at(tx.now)]
@@ -366,8 +374,10 @@ class SimilarityEngine:
             )
             # One statement compiled once and run for every row (executemany).
             tx.session.connection().execute(statement, rows)
+        new_rows = [posting.id for posting, _, _ in stored if posting.id not in self.index]
         for posting, vector, _ in stored:
             self._upsert(posting, vector)
+        self._read_states(tx.session, new_rows)
 
     def _refresh_list(self, tx: ListTransaction, posting_id: str) -> None:
         """Recompute one posting's own top-N list (staged)."""
@@ -478,7 +488,7 @@ class SimilarityEngine:
         rows += [_entry_row(owner, match) for owner, match in added]
         list_rows.insert_entries(session, rows, tx.now)
         states = [
-            list_rows.ListState(owner, *_list_state(matches, self.config.top_n))
+            list_rows.StateRow(owner, *_list_state(matches, self.config.top_n))
             for owner, matches in tx.staged.items()
         ]
         list_rows.set_list_states(session, states, self._seq(tx), tx.now)
@@ -507,6 +517,7 @@ def _entry_row(owner: str, match: Match) -> list_rows.EntryRow:
 
 
 _SIMILAR = cast(Table, SimilarEntry.__table__)
+_STATES = select(ListState.posting_id, ListState.count, ListState.floor)
 _EMBEDDINGS = cast(Table, Embedding.__table__)
 
 

@@ -17,7 +17,7 @@ from jobsim.clock import Clock, system_clock
 from jobsim.postings.listed import active_clause, unexpired_clause
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
-from jobsim.storage.models import Posting, SimilarEntry
+from jobsim.storage.models import ListState, Posting, SimilarEntry
 
 log = logging.getLogger("jobsim.maintenance")
 
@@ -86,12 +86,13 @@ def _recompute_stale_lists(
     stale = list(
         session.scalars(
             select(Posting.id)
+            .join(ListState, ListState.posting_id == Posting.id)
             .where(
                 active_clause(),
-                Posting.similar_computed_at.is_not(None),
-                Posting.similar_computed_at < stale_before,
+                ListState.computed_at.is_not(None),
+                ListState.computed_at < stale_before,
             )
-            .order_by(Posting.similar_computed_at)
+            .order_by(ListState.computed_at)
             .limit(STALE_BATCH)
         )
     )

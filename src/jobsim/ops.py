@@ -18,7 +18,7 @@ from jobsim.postings.embedded import current_vector, embedded_counts
 from jobsim.postings.listed import active_clause
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
-from jobsim.storage.models import Embedding, Posting, Task, Worker
+from jobsim.storage.models import Embedding, ListState, Posting, Task, Worker
 from jobsim.storage.types import utcnow
 from jobsim.vector_recipe import VectorRecipe
 
@@ -251,9 +251,10 @@ class Operations:
         with self.db.read() as session:
             postings = _postings_by_status(session)
             with_lists = session.scalar(
-                select(func.count()).where(
-                    active_clause(), Posting.similar_computed_at.is_not(None)
-                )
+                select(func.count())
+                .select_from(Posting)
+                .join(ListState, ListState.posting_id == Posting.id)
+                .where(active_clause(), ListState.computed_at.is_not(None))
             )
             languages = _language_rows(session, self.recipe)
             tasks = queue.counts(session)
@@ -286,9 +287,10 @@ class Operations:
             states = self._embedding_states(session)
             models = _model_rows(session, self.recipe.model)
             stale = session.scalar(
-                select(func.count()).where(
-                    active_clause(), Posting.similar_computed_at < stale_before
-                )
+                select(func.count())
+                .select_from(Posting)
+                .join(ListState, ListState.posting_id == Posting.id)
+                .where(active_clause(), ListState.computed_at < stale_before)
             )
             languages = _language_rows(session, self.recipe)
         return EmbeddingReport(

@@ -32,7 +32,7 @@ from jobsim.postings.schema import LocationOut, PostingSummary, SalaryOut
 from jobsim.postings.writer import get_live
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
-from jobsim.storage.models import Embedding, Posting, SimilarEntry
+from jobsim.storage.models import Embedding, ListState, Posting, SimilarEntry
 from jobsim.storage.types import utcnow
 from jobsim.vector_recipe import VectorRecipe
 
@@ -217,7 +217,10 @@ class SimilarReader:
                 .order_by(SimilarEntry.score.desc(), SimilarEntry.similar_id)
             ).all()
             valid = [(entry, other) for entry, other in rows if is_listed(other, now)]
-            recompute = self._needs_recompute(session, posting, embedded, len(valid), now)
+            computed = session.scalar(
+                select(ListState.computed_at).where(ListState.posting_id == posting_id)
+            )
+            recompute = self._needs_recompute(session, posting, embedded, len(valid), now, computed)
             passing = [(e, o) for e, o in valid if _passes(filters, posting, o, e.score)]
             chosen: list[tuple[Posting, SimilarEntry | None]] = [
                 (o, e) for e, o in passing[: filters.limit]
@@ -239,7 +242,6 @@ class SimilarReader:
                     priority=queue.PRIORITY_REFRESH,
                     max_attempts=self.settings.max_attempts,
                 )
-        computed = posting.similar_computed_at
         message = None
         if not semantic:
             message = IN_PROGRESS if not embedded or computed is None else NOTHING_SIMILAR
@@ -295,11 +297,16 @@ class SimilarReader:
         return items
 
     def _needs_recompute(
-        self, session: Session, posting: Posting, embedded: bool, valid: int, now: datetime
+        self,
+        session: Session,
+        posting: Posting,
+        embedded: bool,
+        valid: int,
+        now: datetime,
+        computed: datetime | None,
     ) -> bool:
         if not embedded or not is_listed(posting, now) or valid >= self.settings.min_fresh_results:
             return False
-        computed = posting.similar_computed_at
         if computed is not None and now - computed < RECOMPUTE_COOLDOWN:
             return False
         return not queue.has_pending(session, queue.SIMILAR, posting.id)
@@ -448,7 +455,7 @@ def list_query(model: str) -> Select[Any]:
         select(
             anchor.c.company.label("anchor_company"),
             anchor.c.city.label("anchor_city"),
-            anchor.c.similar_computed_at,
+            ListState.computed_at.label("similar_computed_at"),
             Embedding.posting_id.label("embedding"),
             SimilarEntry.score,
             SimilarEntry.semantic,
@@ -457,6 +464,7 @@ def list_query(model: str) -> Select[Any]:
         )
         .select_from(anchor)
         .outerjoin(Embedding, ClauseAdapter(anchor).traverse(current_vector(model)))
+        .outerjoin(ListState, ListState.posting_id == anchor.c.id)
         .outerjoin(SimilarEntry, SimilarEntry.posting_id == anchor.c.id)
         .outerjoin(Posting, and_(Posting.id == SimilarEntry.similar_id, listed_clause(now)))
         .where(

@@ -19,7 +19,7 @@ from jobsim.service import Service
 from jobsim.serving import RECOMPUTE_COOLDOWN
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
-from jobsim.storage.models import Embedding, Posting, SimilarEntry, Task
+from jobsim.storage.models import Embedding, ListState, Posting, SimilarEntry, Task
 from jobsim.storage.types import utcnow
 from jobsim.testing import FakeEmbedder
 from jobsim.worker import Worker
@@ -724,9 +724,9 @@ def test_fewer_than_three_valid_entries_queue_one_recompute_once_the_cooldown_ha
 
     with db.write() as session:
         session.execute(
-            update(Posting)
-            .where(Posting.id == "anchor")
-            .values(similar_computed_at=utcnow() - RECOMPUTE_COOLDOWN - timedelta(minutes=1))
+            update(ListState)
+            .where(ListState.posting_id == "anchor")
+            .values(computed_at=utcnow() - RECOMPUTE_COOLDOWN - timedelta(minutes=1))
         )
     stale = similar(client, "anchor")
     again = similar(client, "anchor")

@@ -22,7 +22,7 @@ from jobsim.cli import main
 from jobsim.service import Service
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
-from jobsim.storage.models import Posting
+from jobsim.storage.models import ListState, Posting
 from tests.integration.test_api import create, ids, run_worker
 
 TOKEN = "business-admin-T0ken-5d1c"
@@ -80,7 +80,7 @@ def test_a_business_is_stored_with_its_address_phone_and_website_and_embedded_by
     with db.read() as session:
         row = session.get(Posting, "crust")
         assert row is not None and row.listing_type == "business"
-        assert row.similar_computed_at is not None
+        assert session.get_one(ListState, "crust").computed_at is not None
     assert client.get("/api/businesses/crust").json() == created
 
 

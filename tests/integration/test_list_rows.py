@@ -1,20 +1,21 @@
 """The set-based writes of similar-list rows do the same on SQLite (portable statements) and
 PostgreSQL (array statements): entries deleted by pair or by owner, inserted with their time,
-and each list's count and floor recorded."""
+and each list's count, floor, sequence and time recorded (a row inserted, then updated)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from jobsim.storage import list_rows
 from jobsim.storage.engine import Database
-from jobsim.storage.list_rows import EntryRow, ListState
-from jobsim.storage.models import Posting, SimilarEntry
+from jobsim.storage.list_rows import EntryRow, StateRow
+from jobsim.storage.models import ListState, SimilarEntry
 from tests.reliability.conftest import create_postings
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
 
 
 def entries(db: Database) -> set[tuple[str, str, float]]:
@@ -54,12 +55,17 @@ def test_list_states_set_counts_floors_sequence_and_time_including_no_floor_at_a
 ) -> None:
     a, b, c = create_postings(db, 3)
     with db.write() as session:
-        list_rows.set_list_states(session, [ListState(a, 2, None), ListState(b, 0, None)], 7, NOW)
+        list_rows.set_list_states(session, [StateRow(a, 2, None), StateRow(b, 0, None)], 7, NOW)
     with db.write() as session:
-        list_rows.set_list_states(session, [ListState(c, 20, 0.42)], 8, NOW)
+        later = [StateRow(c, 20, 0.42), StateRow(a, 3, None)]
+        list_rows.set_list_states(session, later, 8, NOW + HOUR)
     with db.read() as session:
         got = {
-            p.id: (p.similar_count, p.similar_floor, p.list_seq, p.similar_computed_at)
-            for p in session.scalars(select(Posting))
+            s.posting_id: (s.count, s.floor, s.seq, s.computed_at)
+            for s in session.scalars(select(ListState))
         }
-    assert got == {a: (2, None, 7, NOW), b: (0, None, 7, NOW), c: (20, 0.42, 8, NOW)}
+    assert got == {
+        a: (3, None, 8, NOW + HOUR),
+        b: (0, None, 7, NOW),
+        c: (20, 0.42, 8, NOW + HOUR),
+    }

@@ -14,7 +14,7 @@ from jobsim import queue
 from jobsim.maintenance import MaintenanceReport, run_maintenance
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
-from jobsim.storage.models import Posting, SimilarEntry, Task
+from jobsim.storage.models import ListState, Posting, SimilarEntry, Task
 from jobsim.storage.models import Worker as WorkerRow
 from jobsim.storage.types import utcnow
 
@@ -54,9 +54,19 @@ def add_posting(
                 expires_at=expires_at,
                 created_at=now - 30 * DAY,
                 updated_at=now - 30 * DAY,
-                similar_computed_at=similar_computed_at,
             )
         )
+        if similar_computed_at is not None:
+            session.flush()
+            session.add(
+                ListState(
+                    posting_id=posting_id,
+                    count=0,
+                    floor=None,
+                    seq=0,
+                    computed_at=similar_computed_at,
+                )
+            )
 
 
 def add_to_list(db: Database, posting_id: str, similar_id: str) -> None:

@@ -11,11 +11,22 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, Integer, MetaData, Table, create_engine, insert, select, text
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    bindparam,
+    create_engine,
+    func,
+    insert,
+    select,
+    text,
+)
 
 from jobsim.storage import migrate
 from jobsim.storage.engine import SQLITE_BUSY_TIMEOUT_MS, Database
-from jobsim.storage.models import Base, Counter
+from jobsim.storage.models import Base, Counter, Embedding, ListState, SimilarEntry
 from jobsim.storage.types import UTCDateTime
 
 POSTGRES_SERVER = os.environ.get("JOBSIM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
@@ -196,3 +207,56 @@ def test_a_write_after_a_read_statement_is_still_one_transaction(db: Database) -
         raise RuntimeError("abandoned")
     with db.read() as session:
         assert session.execute(select(Counter.value).where(Counter.name == "half")).all() == []
+
+
+def test_the_list_state_columns_move_to_their_own_table_with_their_values(
+    fresh_db: Database,
+) -> None:
+    """0007: a posting's list count, floor, sequence and computed time become its list_states
+    row; a posting whose list was never written gets none; the rows that reference postings
+    (vectors, list entries) survive the table's rebuild on SQLite."""
+    migrate.upgrade(fresh_db, "0006")
+    computed = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)
+    posting = (
+        "INSERT INTO postings (id, title, description, tags, requirements, content_hash, "
+        "created_at, updated_at, similar_count, similar_floor, list_seq, similar_computed_at) "
+        "VALUES (:id, 't', 'd', '[]', '[]', 'h', :at, :at, :count, :floor, :seq, :computed)"
+    )
+    with fresh_db.engine.begin() as connection:
+        listed = {"count": 10, "floor": 0.42, "seq": 7, "computed": computed}
+        never = {"count": 0, "floor": None, "seq": 0, "computed": None}
+        connection.execute(
+            text(posting).bindparams(_AT, _COMPUTED), {"id": "listed", "at": computed, **listed}
+        )
+        connection.execute(
+            text(posting).bindparams(_AT, _COMPUTED), {"id": "never", "at": computed, **never}
+        )
+        connection.execute(
+            text(
+                "INSERT INTO embeddings (posting_id, model, dims, content_hash, vector, seq, "
+                "created_at) VALUES ('listed', 'm', 1, 'h', :vector, 1, :at)"
+            ).bindparams(_AT),
+            {"vector": b"\0\0\0\0", "at": computed},
+        )
+        connection.execute(
+            text(
+                'INSERT INTO "similar" (posting_id, similar_id, score, semantic, context, '
+                "computed_at) VALUES ('listed', 'never', 0.5, 0.5, 0.5, :at)"
+            ).bindparams(_AT),
+            {"at": computed},
+        )
+    migrate.upgrade(fresh_db)
+    with fresh_db.engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(Embedding)) == 1
+        assert connection.scalar(select(func.count()).select_from(SimilarEntry)) == 1
+        rows = connection.execute(
+            select(ListState.posting_id, ListState.count, ListState.floor, ListState.seq)
+        ).all()
+        computed_at = connection.scalar(select(ListState.computed_at))
+    assert [tuple(row) for row in rows] == [("listed", 10, 0.42, 7)]
+    assert computed_at == computed
+    assert _schema_diff(fresh_db) == []
+
+
+_AT = bindparam("at", type_=UTCDateTime())
+_COMPUTED = bindparam("computed", type_=UTCDateTime())

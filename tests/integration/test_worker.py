@@ -31,7 +31,7 @@ from jobsim.postings.schema import EXPERIENCE_LEVELS, PostingIn, PostingPatch
 from jobsim.postings.writer import PostingWriter
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
-from jobsim.storage.models import Embedding, Posting, SimilarEntry, Task
+from jobsim.storage.models import Embedding, ListState, Posting, SimilarEntry, Task
 from jobsim.storage.models import Worker as WorkerRow
 from jobsim.storage.types import utcnow
 from jobsim.testing import FakeEmbedder
@@ -186,6 +186,13 @@ def get_posting(db: Database, posting_id: str) -> Posting:
         return posting
 
 
+def list_computed_at(db: Database, posting_id: str) -> datetime | None:
+    """When the posting's list was last written (None: never)."""
+    with db.read() as session:
+        state = session.get(ListState, posting_id)
+        return None if state is None else state.computed_at
+
+
 def expected_context(a: Posting, b: Posting) -> float:
     """The documented context rules, written out independently of VectorIndex."""
     if a.experience_level in EXPERIENCE_LEVELS and b.experience_level in EXPERIENCE_LEVELS:
@@ -297,7 +304,7 @@ def test_a_burst_embeds_every_posting_and_writes_exact_lists(
         posting = get_posting(db, posting_id)
         text = DEFAULT_RECIPE.build(posting)
         assert vectors[posting_id] == pytest.approx(FakeEmbedder().embed([text])[0], abs=1e-6)
-        assert posting.similar_computed_at is not None
+        assert list_computed_at(db, posting_id) is not None
         assert all(t.state == queue.SUCCEEDED for t in tasks_of(db, posting_id))
     lists = assert_lists_exact(db, settings)
     assert all(lists[pid] for pid in POSTINGS)
@@ -311,17 +318,19 @@ def test_stored_list_state_matches_the_stored_list(db: Database, settings: Setti
     create_all(db)
     burst(Worker(small, db, FakeEmbedder()))
     with db.read() as session:
-        for posting in session.scalars(select(Posting)):
+        states = {s.posting_id: s for s in session.scalars(select(ListState))}
+        assert set(states) == set(session.scalars(select(Posting.id)))
+        for posting_id, state in states.items():
             scores = list(
                 session.scalars(
-                    select(SimilarEntry.score).where(SimilarEntry.posting_id == posting.id)
+                    select(SimilarEntry.score).where(SimilarEntry.posting_id == posting_id)
                 )
             )
-            assert posting.similar_count == len(scores)
+            assert state.count == len(scores)
             if len(scores) >= small.top_n:
-                assert posting.similar_floor == pytest.approx(min(scores))
+                assert state.floor == pytest.approx(min(scores))
             else:
-                assert posting.similar_floor is None
+                assert state.floor is None
 
 
 def test_a_new_posting_enters_the_full_list_of_a_related_posting_without_a_recompute(
@@ -335,7 +344,7 @@ def test_a_new_posting_enters_the_full_list_of_a_related_posting_without_a_recom
     before = similar_ids(db, "py-berlin")
     assert len(before) == 3
     assert "py-new" not in before
-    computed_before = get_posting(db, "py-berlin").similar_computed_at
+    computed_before = list_computed_at(db, "py-berlin")
     tasks_before = len(tasks_of(db, "py-berlin"))
 
     create(db, "py-new", **NEAR_PY_BERLIN)
@@ -345,7 +354,7 @@ def test_a_new_posting_enters_the_full_list_of_a_related_posting_without_a_recom
     assert len(tasks_of(db, "py-berlin")) == tasks_before  # nothing queued for py-berlin
     after = similar_ids(db, "py-berlin")
     assert after == ["py-new", *before[:2]]  # entered at the top, the old floor dropped out
-    assert get_posting(db, "py-berlin").similar_computed_at != computed_before
+    assert list_computed_at(db, "py-berlin") != computed_before
     assert similar_ids(db, "py-new")[0] == "py-berlin"
     assert_lists_exact(db, small)
 
@@ -360,7 +369,8 @@ def test_a_deleted_posting_disappears_from_every_list(db: Database, settings: Se
     burst(worker)
     assert lists_holding(db, "py-munich") == []
     assert similar_ids(db, "py-munich") == []  # its own list is gone too
-    assert get_posting(db, "py-munich").similar_count == 0
+    with db.read() as session:
+        assert session.get_one(ListState, "py-munich").count == 0
     assert "py-munich" not in assert_lists_exact(db, settings)
     assert all(t.state == queue.SUCCEEDED for t in tasks_of(db, "py-munich"))
 
@@ -658,7 +668,7 @@ def test_a_batch_whose_lease_was_stolen_mid_embedding_writes_nothing_for_those_t
     assert stolen.lease_owner == "thief"
     assert stolen.lease_token == embedder.stolen[0].token
     assert stolen.attempts == 1  # its lease was lost in a batch: refunded (queue.claim)
-    assert get_posting(db, "py-munich").similar_computed_at is None
+    assert list_computed_at(db, "py-munich") is None
     for posting_id in ("py-berlin", "data-eng"):
         assert only_task(db, posting_id).state == queue.SUCCEEDED
     assert similar_ids(db, "py-berlin") == ["data-eng"]
@@ -934,7 +944,7 @@ def test_the_default_view_mix_stores_the_vectorizer_output_and_fills_lists(
     with db.read() as session:
         row = session.get(Embedding, ("py-berlin", worker.vectorizer.name))
         assert row is not None
-        assert session.scalar(select(Posting.similar_count).where(Posting.id == "py-berlin"))
+        assert session.get_one(ListState, "py-berlin").count > 0
     expected = worker.vectorizer.vectors([worker.vectorizer.inputs(posting)])[0]
     assert row.dims == 64 + 64 + mixed.lexical_dims
     assert np.frombuffer(row.vector, dtype="<f4") == pytest.approx(expected, abs=1e-6)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from jobsim import queue
 from jobsim.storage.engine import Database
-from jobsim.storage.models import Embedding, Posting, SimilarEntry, Task
+from jobsim.storage.models import Embedding, ListState, SimilarEntry, Task
 from tests.reliability.conftest import create_postings
 from tests.support.chaos import Cluster, backend_of, report, wait_until
 
@@ -38,9 +38,9 @@ def snapshot(db: Database) -> dict[str, Any]:
                 (s.posting_id, s.similar_id, s.score, s.computed_at)
                 for s in session.scalars(select(SimilarEntry))
             ),
-            "postings": sorted(
-                (p.id, p.similar_count, p.similar_floor, p.list_seq, p.similar_computed_at)
-                for p in session.scalars(select(Posting))
+            "list states": sorted(
+                (s.posting_id, s.count, s.floor, s.seq, s.computed_at)
+                for s in session.scalars(select(ListState))
             ),
             "tasks": sorted(
                 (t.id, t.state, t.attempts, t.lease_token, t.lease_owner, t.updated_at)

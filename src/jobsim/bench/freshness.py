@@ -19,7 +19,7 @@ from jobsim.bench.table import Figure
 from jobsim.postings.store import PostingStore
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
-from jobsim.storage.models import Posting
+from jobsim.storage.models import ListState
 from jobsim.vector_recipe import VectorRecipe
 
 TIMEOUT = 30.0
@@ -108,8 +108,8 @@ def _wait_until_listed(url: str, count: int) -> None:
             with db.read() as session:
                 done = session.scalar(
                     select(func.count())
-                    .select_from(Posting)
-                    .where(Posting.similar_computed_at.is_not(None))
+                    .select_from(ListState)
+                    .where(ListState.computed_at.is_not(None))
                 )
             if (done or 0) >= count:
                 return

@@ -18,7 +18,7 @@ from jobsim.bench.postings import generate_postings
 from jobsim.lists import SYNC_COUNTER, vector_to_bytes
 from jobsim.similarity import FloatArray
 from jobsim.storage.engine import Database
-from jobsim.storage.models import Counter, Embedding, Posting, SimilarEntry
+from jobsim.storage.models import Counter, Embedding, ListState, Posting, SimilarEntry
 from jobsim.storage.types import utcnow
 
 CHUNK = 5_000
@@ -46,8 +46,6 @@ def posting_row(record: dict[str, Any], stamp: object) -> dict[str, Any]:
         "updated_at": stamp,
         "tags": record["tags"],
         "requirements": record["requirements"],
-        "similar_count": LIST_SIZE,
-        "similar_floor": 0.5,
     }
 
 
@@ -107,5 +105,10 @@ def _write_lists(db: Database, ids: list[str], stamp: object) -> None:
                         "computed_at": stamp,
                     }
                 )
+        states = [
+            {"posting_id": ids[i], "count": LIST_SIZE, "floor": 0.5, "seq": 1}
+            for i in range(start, min(n, start + CHUNK))
+        ]
         with db.write() as session:
             session.execute(insert(SimilarEntry), rows)
+            session.execute(insert(ListState), states)

@@ -7,6 +7,9 @@ arrays to the primary key, where a row-value `IN` list of hundreds of pairs cost
 to plan and the same again to run as a bitmap OR. SQLite runs in-process, so its portable forms
 (an executemany, a chunked `IN`) cost no round trips; entries go by primary key, since SQLite
 scans the whole table for a row-value `IN` list.
+
+A list's state (count, floor, sync sequence, time) is a narrow row of list_states, not columns
+of the wide posting row, which every list a new posting entered used to rewrite.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, insert, text, update
+from sqlalchemy import Table, bindparam, delete, insert, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from jobsim.storage.dialect import is_postgresql
-from jobsim.storage.models import Posting, SimilarEntry
+from jobsim.storage.models import ListState, SimilarEntry
 from jobsim.storage.types import UTCDateTime
 
 _CHUNK = 500  # pairs or owners per SQLite statement: well under its 32,766 variables
@@ -38,7 +42,7 @@ class EntryRow:
 
 
 @dataclass(frozen=True)
-class ListState:
+class StateRow:
     """How many entries `owner`'s list holds, and its lowest score when it is full."""
 
     owner: str
@@ -121,7 +125,7 @@ def insert_entries(session: Session, rows: Sequence[EntryRow], now: datetime) ->
 
 
 def set_list_states(
-    session: Session, states: Sequence[ListState], list_seq: int, now: datetime
+    session: Session, states: Sequence[StateRow], list_seq: int, now: datetime
 ) -> None:
     """Each owner's list count and floor, stamped with the sync sequence and `now`."""
     if not states:
@@ -129,10 +133,11 @@ def set_list_states(
     if is_postgresql(session):
         session.execute(
             text(
-                "UPDATE postings AS p SET similar_count = v.count, similar_floor = v.floor, "
-                "list_seq = :seq, similar_computed_at = :now FROM "
-                "unnest(CAST(:owners AS varchar[]), CAST(:counts AS integer[]), "
-                "CAST(:floors AS float8[])) AS v(owner, count, floor) WHERE p.id = v.owner"
+                "INSERT INTO list_states (posting_id, count, floor, seq, computed_at) SELECT "
+                "owner, count, floor, :seq, :now FROM unnest(CAST(:owners AS varchar[]), "
+                "CAST(:counts AS integer[]), CAST(:floors AS float8[])) AS v(owner, count, floor) "
+                "ON CONFLICT (posting_id) DO UPDATE SET count = excluded.count, "
+                "floor = excluded.floor, seq = excluded.seq, computed_at = excluded.computed_at"
             ).bindparams(_NOW),
             {
                 "seq": list_seq,
@@ -144,19 +149,30 @@ def set_list_states(
         )
         return
     session.execute(
-        _LIST_STATE_UPDATE.values(list_seq=list_seq, similar_computed_at=now),
-        [{"owner": s.owner, "count": s.count, "floor": s.floor} for s in states],
+        _LIST_STATE_UPSERT,
+        [
+            {"owner": s.owner, "count": s.count, "floor": s.floor, "seq": list_seq, "now": now}
+            for s in states
+        ],
     )
 
 
 _NOW = bindparam("now", type_=UTCDateTime())
 _SIMILAR = cast(Table, SimilarEntry.__table__)
-_POSTINGS = cast(Table, Posting.__table__)
 _DELETE_ENTRY = delete(_SIMILAR).where(
     _SIMILAR.c.posting_id == bindparam("owner"), _SIMILAR.c.similar_id == bindparam("similar")
 )
-_LIST_STATE_UPDATE = (
-    update(_POSTINGS)
-    .where(_POSTINGS.c.id == bindparam("owner"))
-    .values(similar_count=bindparam("count"), similar_floor=bindparam("floor"))
+_LIST_STATES = cast(Table, ListState.__table__)
+_LIST_STATE_INSERT = sqlite.insert(_LIST_STATES).values(
+    posting_id=bindparam("owner"),
+    count=bindparam("count"),
+    floor=bindparam("floor"),
+    seq=bindparam("seq"),
+    computed_at=_NOW,
+)
+_LIST_STATE_UPSERT = _LIST_STATE_INSERT.on_conflict_do_update(
+    index_elements=[_LIST_STATES.c.posting_id],
+    set_={
+        name: _LIST_STATE_INSERT.excluded[name] for name in ("count", "floor", "seq", "computed_at")
+    },
 )

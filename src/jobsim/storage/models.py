@@ -74,12 +74,6 @@ class Posting(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    similar_computed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # The cached list's size and lowest score, and the sync sequence of its last write:
-    # workers read these to decide in memory whether a new posting enters this list.
-    similar_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    similar_floor: Mapped[float | None] = mapped_column(Float)
-    list_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (
         Index("ix_postings_status_expires", "status", "is_deleted", "expires_at"),
@@ -96,7 +90,6 @@ class Posting(Base):
             postgresql_where=text("version > 1"),
         ),
         Index("ix_postings_created_at", "created_at"),
-        Index("ix_postings_list_seq", "list_seq"),
         Index("ix_postings_listing_type", "listing_type"),
     )
 
@@ -140,6 +133,29 @@ class SimilarEntry(Base):
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_similar_similar_id", "similar_id"),)
+
+
+class ListState(Base):
+    """A posting's cached list: its size, its lowest score, the sync sequence and time of its
+    last write (workers read count and floor to decide in memory whether a new posting enters
+    it). A row of its own, not columns of the posting: a new posting enters about ten lists,
+    and rewriting ten wide posting rows (on PostgreSQL with every index of each) cost more
+    than the entries did."""
+
+    __tablename__ = "list_states"
+
+    posting_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("postings.id", ondelete="CASCADE"), primary_key=True
+    )
+    count: Mapped[int] = mapped_column(Integer)
+    floor: Mapped[float | None] = mapped_column(Float)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    computed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_list_states_seq", "seq"),
+        Index("ix_list_states_computed_at", "computed_at"),
+    )
 
 
 class Task(Base):
