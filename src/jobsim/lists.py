@@ -507,9 +507,14 @@ def _changes(
             continue
         before = {m.posting_id: m for m in stored[owner]}
         after = {m.posting_id: m for m in matches}
-        gone += [(owner, sid) for sid, m in before.items() if after.get(sid) != m]
-        added += [(owner, m) for sid, m in after.items() if before.get(sid) != m]
+        gone += [(owner, sid) for sid, m in before.items() if not _same(after.get(sid), m)]
+        added += [(owner, m) for sid, m in after.items() if not _same(before.get(sid), m)]
     return gone, added
+
+
+def _same(a: Match | None, b: Match) -> bool:
+    """Equal entries; most are the very object the stored list held (a merge keeps them)."""
+    return a is b or a == b
 
 
 def _entry_row(owner: str, match: Match) -> list_rows.EntryRow:

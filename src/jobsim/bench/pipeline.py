@@ -5,10 +5,13 @@ pipeline) on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sqlalchemy import Engine, event
 
+from jobsim import metrics
 from jobsim.bench.config import FULL
 from jobsim.bench.databases import fresh_database
 from jobsim.bench.postings import generate_postings
@@ -65,21 +68,48 @@ def raw_rate(
     return len(inputs) / timed.seconds, np.vstack(parts)
 
 
+@dataclass(frozen=True)
+class PipelineRun:
+    """A pipeline's rate, and where its time went: in the database (statements and commits),
+    in the embedder's batch calls (text preparation included), and in the rest (list upkeep
+    and the scans in Python and numpy, planning, the ORM)."""
+
+    postings: int
+    seconds: float
+    database_seconds: float
+    embedding_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.postings / self.seconds
+
+    def split(self) -> str:
+        """Milliseconds a posting, by part."""
+        database, embedding = self.database_seconds, self.embedding_seconds
+        rest = self.seconds - database - embedding
+        per = 1000 / self.postings
+        return (
+            f"a posting {self.seconds * per:.2f} ms: database {database * per:.2f}, "
+            f"embedding {embedding * per:.2f}, the rest {rest * per:.2f}"
+        )
+
+
 def pipeline_rate(
     url: str, embedder: Embedder, records: list[dict[str, Any]], settings: Settings
-) -> float:
+) -> PipelineRun:
     """Postings per second from import to similar lists: bulk import, then one worker drains
     the queue (claim, embed, store, lists)."""
     settings = settings.model_copy(update={"database_url": url})
     recipe = VectorRecipe.from_settings(settings)
     db = Database(url)
     try:
-        started = time.perf_counter()
-        store = PostingStore(db, recipe.text)
-        report = store.bulk_upsert(("bench", record, None) for record in records)
-        worker = Worker(settings, db, embedder, recipe=recipe)
-        totals = worker.run(burst=True)
-        elapsed = time.perf_counter() - started
+        with DatabaseClock(db.engine) as database:
+            started = time.perf_counter()
+            store = PostingStore(db, recipe.text)
+            report = store.bulk_upsert(("bench", record, None) for record in records)
+            worker = Worker(settings, db, embedder, recipe=recipe)
+            totals = worker.run(burst=True)
+            elapsed = time.perf_counter() - started
     finally:
         db.dispose()
     if report.created != len(records) or totals.embedded != len(records):
@@ -87,7 +117,56 @@ def pipeline_rate(
             f"pipeline incomplete: {report.created} imported, {totals.embedded} embedded "
             f"of {len(records)}"
         )
-    return len(records) / elapsed
+    embedding = _histogram_total(worker.counters, metrics.EMBEDDING_DURATION)
+    return PipelineRun(len(records), elapsed, database.seconds, embedding)
+
+
+class DatabaseClock:
+    """Seconds an engine's connections spend in the database driver: each statement, and each
+    commit (from the commit to the connection's return to the pool, which follows it)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.seconds = 0.0
+        self._started: dict[int, float] = {}
+        self._listeners: list[tuple[Any, str, Any]] = [
+            (engine, "before_cursor_execute", self._begin_statement),
+            (engine, "after_cursor_execute", self._end_statement),
+            (engine, "commit", self._begin_commit),
+            (engine.pool, "checkin", self._end_commit),
+        ]
+
+    def __enter__(self) -> DatabaseClock:
+        for target, name, listener in self._listeners:
+            event.listen(target, name, listener)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for target, name, listener in self._listeners:
+            event.remove(target, name, listener)
+
+    def _begin_statement(self, connection: Any, *_: Any) -> None:
+        self._started[id(connection.connection.dbapi_connection)] = time.perf_counter()
+
+    def _end_statement(self, connection: Any, *_: Any) -> None:
+        self._stop(id(connection.connection.dbapi_connection))
+
+    def _begin_commit(self, connection: Any) -> None:
+        self._started[id(connection.connection.dbapi_connection)] = time.perf_counter()
+
+    def _end_commit(self, dbapi_connection: Any, _record: Any) -> None:
+        self._stop(id(dbapi_connection))
+
+    def _stop(self, key: int) -> None:
+        started = self._started.pop(key, None)
+        if started is not None:
+            self.seconds += time.perf_counter() - started
+
+
+def _histogram_total(counters: metrics.Accumulator, spec: metrics.HistogramSpec) -> float:
+    """The sum of every observation of `spec` in `counters` (seconds, for a duration)."""
+    histogram = counters.snapshot()["histograms"].get(spec.name, {})
+    return float(sum(total for _, _, total in histogram.get("series", [])))
 
 
 def pipeline_figures(run: BenchRun) -> list[Figure]:
@@ -108,12 +187,12 @@ def pipeline_figures(run: BenchRun) -> list[Figure]:
             run.step(f"figure 1: FakeEmbedder pipeline, {label}"),
             fresh_database(run, f"pipeline_{label.lower()}", server) as url,
         ):
-            rate = pipeline_rate(url, embedder, records, fake_settings)
+            measured = pipeline_rate(url, embedder, records, fake_settings)
         figures.append(
             Figure(
                 number,
-                what + size,
-                rate,
+                f"{what} ({measured.split()}){size}",
+                measured.rate,
                 "postings/s",
                 ">=",
                 PIPELINE_RATE,
@@ -133,7 +212,7 @@ def _model_figure(run: BenchRun, settings: Settings) -> Figure:
         run.measured["model_rate"] = raw
         run.anchors = vectors.astype(np.float32)
         with fresh_database(run, "pipeline_model") as url:
-            rate = pipeline_rate(url, embedder, records, settings)
+            rate = pipeline_rate(url, embedder, records, settings).rate
         embedder.close()
     size = run.size_note(config.model_postings, FULL.model_postings, "postings")
     return Figure(
