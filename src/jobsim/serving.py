@@ -1,7 +1,7 @@
 """Serving similar lists: the cached list filtered to listed postings, topped up with fallback
 postings when it is short, the category/location fallback while a posting is not embedded (or
 nothing listed is left), a recompute request when a list has run thin, the explanation of each
-item on request, and the seed's response shape for boards that read it.
+item on request. The seed's response shape for boards that read it is jobsim.seed_format.
 
 The HTTP route reads `SimilarReader.answer`: JSON-ready data, answered for the common case (an
 embedded posting whose cached list fills the page, without `explain`) from one query of plain
@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.util import ClauseAdapter
@@ -28,7 +28,7 @@ from jobsim.explain import Explainer, Explanation, Side, load_vectors
 from jobsim.listing_types import scoring_config
 from jobsim.postings.embedded import current_vector, is_embedded
 from jobsim.postings.listed import is_listed, listed_clause
-from jobsim.postings.schema import LocationOut, PostingSummary, SalaryOut
+from jobsim.postings.schema import PostingSummary
 from jobsim.postings.writer import get_live
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
@@ -485,73 +485,3 @@ def same_value(a: str | None, b: str | None) -> bool:
     if not a or not b:
         return False
     return a.strip().casefold() == b.strip().casefold()
-
-
-# --- the seed's shape --------------------------------------------------------------------------
-
-
-class SeedSimilarItem(BaseModel):
-    """An item as the original board's frontend reads it (seed 001, data flow 3): the posting's
-    `_id`, title, company, location, salary, category and `postedAt`, with `similarityScore`
-    and `similarityPercentage` on a semantic answer."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    id: str = Field(alias="_id")
-    title: str
-    company: str | None
-    category: str | None
-    location: LocationOut
-    salary: SalaryOut
-    experience_level: str | None = Field(alias="experienceLevel")
-    posted_at: str = Field(alias="postedAt")
-    similarity_score: float | None = Field(alias="similarityScore")
-    similarity_percentage: int | None = Field(alias="similarityPercentage")
-    source: Source
-    explanation: Explanation | None = None
-
-
-class SeedSimilarResponse(BaseModel):
-    """`?format=seed`: the original board's response, `{success, data, total, method, message}`."""
-
-    success: Literal[True] = True
-    data: list[SeedSimilarItem]
-    total: int
-    method: Literal["semantic", "fallback"]
-    message: str | None
-
-
-def seed_answer(answer: dict[str, Any]) -> dict[str, Any]:
-    """`?format=seed`: jobsim's answer (`SimilarReader.answer`) in SeedSimilarResponse's shape,
-    as JSON-ready data by alias."""
-    method = answer["method"]
-    return {
-        "success": True,
-        "data": [seed_item(item, method) for item in answer["data"]],
-        "total": answer["total"],
-        "method": method,
-        "message": answer["message"],
-    }
-
-
-def seed_item(item: dict[str, Any], method: str) -> dict[str, Any]:
-    """One item of jobsim's answer as SeedSimilarItem shows it."""
-    score, percentage = item["score"], item["percentage"]
-    if method == "semantic" and score is None:
-        # The seed scores what it found without a cached score as 0 (`matchData?.score
-        # || 0`), so its similarity bars always get a number; `source` tells them apart.
-        score, percentage = 0.0, 0
-    return {
-        "_id": item["id"],
-        "title": item["title"],
-        "company": item["company"],
-        "category": item["category"],
-        "location": item["location"],
-        "salary": item["salary"],
-        "experienceLevel": item["experience_level"],
-        "postedAt": item["created_at"],
-        "similarityScore": score,
-        "similarityPercentage": percentage,
-        "source": item["source"],
-        "explanation": item["explanation"],
-    }

@@ -15,8 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
+from jobsim.seed_format import SeedSimilarResponse, seed_answer
 from jobsim.service import Service
-from jobsim.serving import SeedSimilarResponse, SimilarFilters, seed_answer
+from jobsim.serving import SimilarFilters
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
 from jobsim.storage.types import utcnow

@@ -21,8 +21,9 @@ from jobsim.api.security import ApiError
 from jobsim.errors import ConfigurationError, PermanentError, TransientError, sanitize
 from jobsim.matching import MatchRequest, MatchResponse
 from jobsim.postings.schema import ID_PATTERN
+from jobsim.seed_format import SeedSimilarResponse, seed_answer
 from jobsim.service import Service
-from jobsim.serving import SeedSimilarResponse, SimilarFilters, SimilarResponse, seed_answer
+from jobsim.serving import SimilarFilters, SimilarResponse
 from jobsim.storage.async_reads import AsyncReads, ReadUnavailable
 
 log = logging.getLogger("jobsim.api")
