@@ -20,7 +20,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import delete, select, update
 
-from jobsim import queue
+from jobsim import lists, queue
 from jobsim.clock import ManualClock
 from jobsim.embedders.base import FloatMatrix
 from jobsim.errors import PermanentError, RateLimited, TransientError
@@ -721,6 +721,22 @@ def test_a_heartbeat_keeps_the_lease_through_a_slow_embedding(
 
 
 # --- several workers -----------------------------------------------------------------------
+
+
+def test_a_worker_keeps_only_its_newest_lists_and_reads_the_others_back(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lists, "LIST_CACHE_LIMIT", 2)
+    small = settings.model_copy(update={"top_n": 3, "batch_size": 2})
+    worker = Worker(small, db, FakeEmbedder())
+    create_all(db)
+    burst(worker)
+    assert len(worker.engine._lists) == 2
+    create(db, "py-new", **NEAR_PY_BERLIN)
+    burst(worker)  # enters lists the worker no longer keeps: read back, merged, written
+    assert len(worker.engine._lists) == 2
+    assert similar_ids(db, "py-berlin")[0] == "py-new"
+    assert_lists_exact(db, small)
 
 
 def test_two_workers_alternating_keep_every_list_exact(
