@@ -202,12 +202,13 @@ class SimilarityEngine:
     def _sync(self, session: Session, now: datetime) -> None:
         current = current_seq(session)
         if current > self._last_seq:
-            new_rows = []
-            for _, raw, posting in stored_vectors(session, self.model, self._last_seq):
-                if posting.id not in self.index:
-                    new_rows.append(posting.id)
-                self._upsert(posting, vector_from_bytes(raw, self.dims))
-            self._read_states(session, new_rows)
+            self._index_vectors(
+                session,
+                (
+                    (posting, vector_from_bytes(raw, self.dims))
+                    for _, raw, posting in stored_vectors(session, self.model, self._last_seq)
+                ),
+            )
             lists = session.execute(_STATES.where(ListState.seq > self._last_seq))
             for posting_id, count, floor in lists:
                 self.index.set_list_state(posting_id, count, floor)
@@ -216,12 +217,19 @@ class SimilarityEngine:
         self._last_seq = current
         self._last_meta_sync = now
 
-    def _read_states(self, session: Session, posting_ids: Sequence[str]) -> None:
-        """The list states of rows new to the index: a list can be older than its posting's
-        vector of this model (another model's engine wrote it), so a new row's list is not
-        taken to be empty."""
-        for start in range(0, len(posting_ids), _CHUNK):
-            part = posting_ids[start : start + _CHUNK]
+    def _index_vectors(
+        self, session: Session, vectors: Iterable[tuple[Posting, FloatArray]]
+    ) -> None:
+        """Put these vectors in the index. A row new to it reads its list's state: a list can be
+        older than its posting's vector of this model (another model's engine wrote it), so a
+        new row's list is not taken to be empty."""
+        new_rows = []
+        for posting, vector in vectors:  # streamed: a catch-up can be a whole import
+            if posting.id not in self.index:
+                new_rows.append(posting.id)
+            self._upsert(posting, vector)
+        for start in range(0, len(new_rows), _CHUNK):
+            part = new_rows[start : start + _CHUNK]
             for posting_id, count, floor in session.execute(
                 _STATES.where(ListState.posting_id.in_(part))
             ):
@@ -374,22 +382,16 @@ class SimilarityEngine:
             )
             # One statement compiled once and run for every row (executemany).
             tx.session.connection().execute(statement, rows)
-        new_rows = [posting.id for posting, _, _ in stored if posting.id not in self.index]
-        for posting, vector, _ in stored:
-            self._upsert(posting, vector)
-        self._read_states(tx.session, new_rows)
+        self._index_vectors(tx.session, [(posting, vector) for posting, vector, _ in stored])
 
     def _refresh_list(self, tx: ListTransaction, posting_id: str) -> None:
         """Recompute one posting's own top-N list (staged)."""
         if posting_id not in self.index:
             return
-        if posting_id not in tx.staged and posting_id not in tx.stored:
-            if posting_id in self._lists:
-                tx.stored[posting_id] = self._lists[posting_id]
-            elif self.index.list_count(posting_id) == 0:
-                # The index, in step with the database under the lock, says the list is empty
-                # (a new posting's): its entries are written as additions, with no delete.
-                tx.stored[posting_id] = []
+        if not self._known(tx, posting_id) and self.index.list_count(posting_id) == 0:
+            # The index, in step with the database under the lock, says the list is empty (a
+            # new posting's): its entries are written as additions, with no delete.
+            tx.stored[posting_id] = []
         matches = self.index.top_n(
             self.index.vector(posting_id),
             self.index.meta(posting_id),
@@ -441,14 +443,7 @@ class SimilarityEngine:
     def _load_lists(self, tx: ListTransaction, owners: Iterable[str]) -> None:
         """Put into `tx.stored` the lists of `owners` this transaction has neither staged nor
         read: from the process's cache, the rest read in a few statements."""
-        wanted = []
-        for owner in dict.fromkeys(owners):
-            if owner in tx.staged or owner in tx.stored:
-                continue
-            if owner in self._lists:
-                tx.stored[owner] = self._lists[owner]
-            else:
-                wanted.append(owner)
+        wanted = [owner for owner in dict.fromkeys(owners) if not self._known(tx, owner)]
         for start in range(0, len(wanted), _CHUNK):
             part = wanted[start : start + _CHUNK]
             lists: dict[str, list[Match]] = {owner: [] for owner in part}
@@ -464,6 +459,16 @@ class SimilarityEngine:
             for owner, similar_id, score, semantic, context in rows:
                 lists[owner].append(Match(similar_id, score, semantic, context))
             tx.stored.update(lists)
+
+    def _known(self, tx: ListTransaction, owner: str) -> bool:
+        """Whether this transaction knows `owner`'s list (staged, or as stored), taking it from
+        the process's cache into `tx.stored` when the cache holds it."""
+        if owner in tx.staged or owner in tx.stored:
+            return True
+        cached = self._lists.get(owner)
+        if cached is not None:
+            tx.stored[owner] = cached
+        return cached is not None
 
     def _stage(self, tx: ListTransaction, lists: dict[str, list[Match]]) -> None:
         """Take these lists as current: in the index's list state now, in the database at the

@@ -146,16 +146,19 @@ class DatabaseClock:
             event.remove(target, name, listener)
 
     def _begin_statement(self, connection: Any, *_: Any) -> None:
-        self._started[id(connection.connection.dbapi_connection)] = time.perf_counter()
+        self._start(id(connection.connection.dbapi_connection))
 
     def _end_statement(self, connection: Any, *_: Any) -> None:
         self._stop(id(connection.connection.dbapi_connection))
 
     def _begin_commit(self, connection: Any) -> None:
-        self._started[id(connection.connection.dbapi_connection)] = time.perf_counter()
+        self._start(id(connection.connection.dbapi_connection))
 
     def _end_commit(self, dbapi_connection: Any, _record: Any) -> None:
         self._stop(id(dbapi_connection))
+
+    def _start(self, key: int) -> None:
+        self._started[key] = time.perf_counter()
 
     def _stop(self, key: int) -> None:
         started = self._started.pop(key, None)

@@ -20,10 +20,9 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, bindparam, delete, insert, text
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from jobsim.storage.dialect import is_postgresql
+from jobsim.storage.dialect import is_postgresql, upsert_insert
 from jobsim.storage.models import ListState, SimilarEntry
 from jobsim.storage.types import UTCDateTime
 
@@ -148,10 +147,21 @@ def set_list_states(
             },
         )
         return
+    insert = upsert_insert(session, _LIST_STATES)
+    upsert = insert.on_conflict_do_update(
+        index_elements=[_LIST_STATES.c.posting_id],
+        set_={name: insert.excluded[name] for name in ("count", "floor", "seq", "computed_at")},
+    )
     session.execute(
-        _LIST_STATE_UPSERT,
+        upsert,
         [
-            {"owner": s.owner, "count": s.count, "floor": s.floor, "seq": list_seq, "now": now}
+            {
+                "posting_id": s.owner,
+                "count": s.count,
+                "floor": s.floor,
+                "seq": list_seq,
+                "computed_at": now,
+            }
             for s in states
         ],
     )
@@ -163,16 +173,3 @@ _DELETE_ENTRY = delete(_SIMILAR).where(
     _SIMILAR.c.posting_id == bindparam("owner"), _SIMILAR.c.similar_id == bindparam("similar")
 )
 _LIST_STATES = cast(Table, ListState.__table__)
-_LIST_STATE_INSERT = sqlite.insert(_LIST_STATES).values(
-    posting_id=bindparam("owner"),
-    count=bindparam("count"),
-    floor=bindparam("floor"),
-    seq=bindparam("seq"),
-    computed_at=_NOW,
-)
-_LIST_STATE_UPSERT = _LIST_STATE_INSERT.on_conflict_do_update(
-    index_elements=[_LIST_STATES.c.posting_id],
-    set_={
-        name: _LIST_STATE_INSERT.excluded[name] for name in ("count", "floor", "seq", "computed_at")
-    },
-)
