@@ -49,6 +49,8 @@ class _Plan:
 
     tasks_by_posting: dict[str, list[queue.ClaimedTask]] = field(default_factory=dict)
     to_embed: dict[str, PostingInputs] = field(default_factory=dict)
+    # The version of each posting to embed as the plan read it: every write bumps it.
+    versions: dict[str, int] = field(default_factory=dict)
     lists_only: list[str] = field(default_factory=list)
     similar: list[str] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
@@ -178,6 +180,7 @@ class BatchProcessor:
                     plan.lists_only.append(posting_id)
                 else:
                     plan.to_embed[posting_id] = inputs
+                    plan.versions[posting_id] = posting.version
             elif queue.SIMILAR in kinds[posting_id]:
                 plan.similar.append(posting_id)
             else:
@@ -254,7 +257,7 @@ class BatchProcessor:
             posting = postings.get(posting_id)
             if posting is None or posting.is_deleted:
                 continue
-            if self.vectorizer.recipe.content_hash(posting) != digest:
+            if not self._same_text(posting, plan, digest):
                 # Its text changed while we embedded; the write queued a task for the new text.
                 continue
             # The hash is the worker's (its recipe may differ from the API's, e.g. during a
@@ -263,6 +266,13 @@ class BatchProcessor:
             stored.append((posting, vectors[posting_id], digest))
         self.engine.vectors_stored(tx, stored)
         return [posting.id for posting, _, _ in stored]
+
+    def _same_text(self, posting: Posting, plan: _Plan, digest: str) -> bool:
+        """Whether `posting` as read now still has the text embedded as `digest`: an
+        unchanged version says so without building the texts again."""
+        if posting.version == plan.versions.get(posting.id):
+            return True
+        return self.vectorizer.recipe.content_hash(posting) == digest
 
     def _settle_failures(
         self, tasks: Sequence[queue.ClaimedTask], error: BaseException, report: BatchReport

@@ -30,6 +30,7 @@ import re
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -60,9 +61,7 @@ def shingle_buckets(words: list[str]) -> IntArray:
     count = len(keys) - SHINGLE_WORDS + 1
     if count <= 0:
         return np.zeros(0, dtype=np.int32)
-    hashes = np.fromiter(
-        (zlib.crc32(key.encode("utf-8")) for key in keys), dtype=np.uint64, count=len(keys)
-    )
+    hashes = np.fromiter(map(_word_hash, keys), dtype=np.uint64, count=len(keys))
     mixed = hashes[:count].copy()
     for offset in range(1, SHINGLE_WORDS):
         mixed *= _POLYNOMIAL
@@ -74,6 +73,13 @@ def shingle_buckets(words: list[str]) -> IntArray:
     mixed *= _MIX_2
     mixed ^= mixed >> np.uint64(31)
     return (mixed & np.uint64((1 << _TABLE_BITS) - 1)).astype(np.int32)
+
+
+@lru_cache(maxsize=1 << 16)
+def _word_hash(key: str) -> int:
+    """CRC-32 of a folded word; a board's descriptions draw on a small vocabulary, so most
+    words are looked up rather than hashed."""
+    return zlib.crc32(key.encode("utf-8"))
 
 
 class _Seen(NamedTuple):

@@ -74,8 +74,11 @@ class Settings(BaseSettings):
     index_storage: Literal["float32", "float16"] = "float32"
     index_search: Literal["exact", "hnsw"] = "exact"
 
-    # Queue and worker.
-    batch_size: int = Field(32, ge=1, le=1024)
+    # Queue and worker. A worker claims at most batch_size tasks at a time (fewer when fewer
+    # wait); under a backlog a larger claim spreads the claim, the lock, the sync and the commit
+    # over more postings, and the batch's scores run as one matrix product. Embedders still
+    # split their calls at their own max_batch.
+    batch_size: int = Field(128, ge=1, le=1024)
     lease_seconds: float = Field(120.0, gt=0)
     heartbeat_seconds: float = Field(15.0, gt=0)
     poll_seconds: float = Field(1.0, gt=0)

@@ -42,9 +42,10 @@ def clean_text(value: str) -> str:
     value = html.unescape(value)
     if _may_hold_markdown(value):
         value = _MARKDOWN.sub("", value)
-    if value and max(value) >= _FIRST_EMOJI_CHAR:
+    characters = set(value)  # a long text holds few distinct characters: both tests read them
+    if characters and max(characters) >= _FIRST_EMOJI_CHAR:
         value = _EMOJI.sub(" ", value)
-    value = _drop_control_characters(value)
+    value = _drop_control_characters(value, characters)
     value = unicodedata.normalize("NFC", value)
     lines = [line.strip() for line in _SPACES.sub(" ", value).split("\n")]
     text = "\n".join(lines)
@@ -60,12 +61,13 @@ def _may_hold_markdown(value: str) -> bool:
     return any(line.lstrip()[:1] in _LINE_MARKERS for line in value.split("\n"))
 
 
-def _drop_control_characters(value: str) -> str:
-    """Control, format and surrogate characters out (tab and newline stay). Each distinct
-    character is classified once: the text's character set is small, the text is not."""
+def _drop_control_characters(value: str, characters: set[str]) -> str:
+    """Control, format and surrogate characters out (tab and newline stay); `characters` holds
+    every character of `value` (it may hold more). Each distinct character is classified
+    once: the text's character set is small, the text is not."""
     dropped = {
         ord(ch): None
-        for ch in set(value)
+        for ch in characters
         if ch not in "\n\t" and unicodedata.category(ch) in ("Cc", "Cf", "Cs")
     }
     return value.translate(dropped) if dropped else value

@@ -307,7 +307,9 @@ def _clean_text_as_first_written(value: str) -> str:
     value = html.unescape(value)
     value = cleaning._MARKDOWN.sub("", value)
     value = cleaning._EMOJI.sub(" ", value)
-    value = cleaning._drop_control_characters(value)
+    value = "".join(
+        ch for ch in value if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
+    )
     value = unicodedata.normalize("NFC", value)
     lines = [spaces.sub(" ", line).strip() for line in value.split("\n")]
     return cleaning._NEWLINES.sub("\n\n", "\n".join(lines)).strip()
