@@ -40,10 +40,6 @@ class FakeEmbedder(Embedder):
     def _vector(self, text: str) -> np.ndarray:
         words = [w.lower() for w in _WORD.findall(text)]
         features = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
-        if not features:
-            vector = np.zeros(self.dims, dtype=np.float32)
-            vector[0] = 1.0
-            return vector
         slots = np.array([self._slot(feature) for feature in features], dtype=np.int64)
         # A feature's slot is its index times two, plus one for a negative sign.
         signed = np.bincount(slots, minlength=2 * self.dims).reshape(self.dims, 2)

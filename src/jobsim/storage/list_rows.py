@@ -107,7 +107,7 @@ def insert_entries(session: Session, rows: Sequence[EntryRow], now: datetime) ->
             },
         )
         return
-    at = sqlite_time(session, now)
+    at = _sqlite_time(session, now)
     session.connection().exec_driver_sql(
         _SQLITE_INSERT_ENTRY,
         [(*row, at) for row in rows],
@@ -138,13 +138,13 @@ def set_list_states(
             },
         )
         return
-    at = sqlite_time(session, now)
+    at = _sqlite_time(session, now)
     session.connection().exec_driver_sql(
         _SQLITE_SET_STATE, [(*state, list_seq, at) for state in states]
     )
 
 
-def sqlite_time(session: Session, moment: datetime) -> Any:
+def _sqlite_time(session: Session, moment: datetime) -> Any:
     """`moment` as SQLite's driver takes it in a UTCDateTime column (what a bound value of
     that column becomes)."""
     dialect = session.get_bind().dialect
