@@ -28,8 +28,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jobsim.context_bonus import JOB_BONUS, ContextBonus
+from jobsim.index_copy import meta_of, vector_from_bytes
 from jobsim.lexical import normalise
-from jobsim.lists import meta_of, vector_from_bytes
 from jobsim.similarity import (
     FloatArray,
     PostingMeta,

@@ -6,20 +6,21 @@ listing or context) is the three methods under "list policy"; the worker only sa
 happened.
 
 All of it runs inside one write transaction that first takes the similarity lock
-(Database.lock_similarity) and brings this process's VectorIndex up to date, so concurrent
-workers never compute lists from a stale view of each other's vectors.
+(Database.lock_similarity) and brings this process's copy of the vectors up to date
+(jobsim.index_copy), so concurrent workers never compute lists from a stale view of each
+other's vectors.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import cast
 
 import numpy as np
-from sqlalchemy import Table, delete, literal_column, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from jobsim import runtime_settings
@@ -27,86 +28,18 @@ from jobsim.ann import vector_index
 from jobsim.clock import Clock, system_clock
 from jobsim.errors import ModelRetired
 from jobsim.expansion import expand
-from jobsim.postings.listed import is_active, is_listed
-from jobsim.similarity import FloatArray, Match, PostingMeta, ScoringConfig, VectorIndex
+from jobsim.index_copy import SYNC_COUNTER, IndexCopy, vector_to_bytes
+from jobsim.postings.listed import is_listed
+from jobsim.similarity import FloatArray, Match, ScoringConfig, VectorIndex
 from jobsim.storage import list_rows
 from jobsim.storage.dialect import upsert_insert
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Counter, Embedding, ListState, Posting, SimilarEntry
 
-SYNC_COUNTER = "sync_seq"
-META_SYNC_OVERLAP = timedelta(minutes=5)
 _CHUNK = 500
 # Lists a process keeps in memory between its write transactions, as the database holds them:
 # a list a new posting enters is then merged without reading it back (about 1.5 KB a list).
 LIST_CACHE_LIMIT = 25_000
-
-
-def meta_of(posting: Posting) -> PostingMeta:
-    return PostingMeta(
-        category=posting.category,
-        city=posting.city,
-        region=posting.region,
-        remote=bool(posting.remote),
-        experience_level=posting.experience_level,
-        company=posting.company,
-        listed=is_active(posting),
-        expires_at=posting.expires_at,
-        listing_type=posting.listing_type,
-    )
-
-
-def current_seq(session: Session) -> int:
-    """The sync sequence of the last committed vector or list write (see ListTransaction)."""
-    return int(session.scalar(select(Counter.value).where(Counter.name == SYNC_COUNTER)) or 0)
-
-
-def stored_vectors(
-    session: Session, model: str, after_seq: int | None = None
-) -> Iterator[tuple[str, bytes, Posting]]:
-    """(posting id, vector bytes, posting) of every vector of `model`, or of those written
-    after `after_seq`: how an in-memory index loads and catches up."""
-    query = (
-        select(Embedding.posting_id, Embedding.vector, Posting)
-        .join(Posting, Posting.id == Embedding.posting_id)
-        .where(Embedding.model == model)
-        .execution_options(yield_per=2000)
-    )
-    if after_seq is not None:
-        query = query.where(Embedding.seq > after_seq)
-    for posting_id, raw, posting in session.execute(query):  # noqa: UP028 (rows to tuples)
-        yield posting_id, raw, posting
-
-
-def changed_postings(
-    session: Session, since: datetime, index: VectorIndex, versions: dict[str, int]
-) -> Iterator[Posting]:
-    """Postings of `index` changed without a new vector (closed, deleted, moved) among those
-    updated since `since`: those whose version moved from the one `versions` says the index
-    read. A row still at version 1 is as it was created, so as the index read it (an import's
-    rows, all recent, are skipped in SQL instead of checked at every sync)."""
-    recent = session.execute(  # a literal 1: the partial index ix_postings_edited matches it
-        select(Posting.id, Posting.version).where(
-            Posting.updated_at >= since, Posting.version > literal_column("1")
-        )
-    )
-    changed = [
-        posting_id
-        for posting_id, version in recent
-        if posting_id in index and versions.get(posting_id) != version
-    ]
-    for start in range(0, len(changed), _CHUNK):
-        chunk = changed[start : start + _CHUNK]
-        yield from session.scalars(select(Posting).where(Posting.id.in_(chunk)))
-
-
-def vector_to_bytes(vector: FloatArray) -> bytes:
-    return np.asarray(vector, dtype="<f4").tobytes()
-
-
-def vector_from_bytes(raw: bytes, dims: int) -> FloatArray:
-    vector: FloatArray = np.frombuffer(raw, dtype="<f4", count=dims).astype(np.float32)
-    return vector
 
 
 @dataclass
@@ -148,11 +81,7 @@ class SimilarityEngine:
         self._dims = dims
         self.config = config
         self.expansion = expansion  # neighbours a new vector leans on (jobsim.expansion)
-        self.index = VectorIndex(0)  # replaced by the first load
-        self._loaded = False
-        self._last_seq = 0
-        self._last_meta_sync: datetime | None = None
-        self._versions: dict[str, int] = {}  # the posting version each row's metadata is from
+        self.copy = IndexCopy(model, 0, VectorIndex(0))  # replaced by the first load
         # Lists as committed by this process and not changed since by another (see finish);
         # dropping one is always safe, so anything that may have changed a list drops it.
         self._lists: dict[str, list[Match]] = {}
@@ -162,6 +91,10 @@ class SimilarityEngine:
         if callable(self._dims):
             self._dims = self._dims()
         return self._dims
+
+    @property
+    def index(self) -> VectorIndex:
+        return self.copy.index
 
     # --- keeping the index in sync ---------------------------------------------------------
 
@@ -173,7 +106,7 @@ class SimilarityEngine:
             if serving not in (None, self.model):
                 raise ModelRetired(f"lists are served from {serving} now, not {self.model}")
         now = self.clock()
-        if self._loaded:
+        if self.copy.loaded:
             self._sync(session, now)
         else:
             self._full_load(session, now)
@@ -181,72 +114,43 @@ class SimilarityEngine:
 
     def invalidate(self) -> None:
         """Forget the in-memory state (after a rolled-back transaction touched it)."""
-        self.index = vector_index(self.dims, self.config)
-        self._versions = {}
+        self.copy = IndexCopy(self.model, self.dims, vector_index(self.dims, self.config))
         self._lists.clear()
-        self._loaded = False
 
     def _full_load(self, session: Session, now: datetime) -> None:
-        self.index = vector_index(self.dims, self.config)
-        self._versions = {}
-        self._lists.clear()
-        for _, raw, posting in stored_vectors(session, self.model):
-            self._upsert(posting, vector_from_bytes(raw, self.dims))
-        session.expunge_all()
+        self.invalidate()
+        self.copy.catch_up(session, now)
         for posting_id, count, floor in session.execute(_STATES):
             self.index.set_list_state(posting_id, count, floor)
-        self._last_seq = current_seq(session)
-        self._last_meta_sync = now
-        self._loaded = True
 
     def _sync(self, session: Session, now: datetime) -> None:
-        current = current_seq(session)
-        if current > self._last_seq:
-            self._index_vectors(
-                session,
-                (
-                    (posting, vector_from_bytes(raw, self.dims))
-                    for _, raw, posting in stored_vectors(session, self.model, self._last_seq)
-                ),
-            )
-            lists = session.execute(_STATES.where(ListState.seq > self._last_seq))
-            for posting_id, count, floor in lists:
+        seen = self.copy.last_seq
+        self._read_list_states(session, self.copy.catch_up(session, now))
+        if self.copy.last_seq > seen:
+            for posting_id, count, floor in session.execute(_STATES.where(ListState.seq > seen)):
                 self.index.set_list_state(posting_id, count, floor)
                 self._lists.pop(posting_id, None)  # another process wrote it
-        self._sync_meta(session, now)
-        self._last_seq = current
-        self._last_meta_sync = now
+        self.copy.sync_meta(session, now)
 
     def _index_vectors(
-        self, session: Session, vectors: Iterable[tuple[Posting, FloatArray]]
+        self, session: Session, vectors: Sequence[tuple[Posting, FloatArray]]
     ) -> None:
-        """Put these vectors in the index. A row new to it reads its list's state: a list can be
-        older than its posting's vector of this model (another model's engine wrote it), so a
-        new row's list is not taken to be empty."""
-        new_rows = []
-        for posting, vector in vectors:  # streamed: a catch-up can be a whole import
-            if posting.id not in self.index:
-                new_rows.append(posting.id)
-            self._upsert(posting, vector)
+        """Put the batch's own vectors in the index."""
+        new_rows = [posting.id for posting, _ in vectors if posting.id not in self.index]
+        for posting, vector in vectors:
+            self.copy.upsert(posting, vector)
+        self._read_list_states(session, new_rows)
+
+    def _read_list_states(self, session: Session, new_rows: Sequence[str]) -> None:
+        """The list states of rows new to the index: a list can be older than its posting's
+        vector of this model (another model's engine wrote it), so a new row's list is not
+        taken to be empty."""
         for start in range(0, len(new_rows), _CHUNK):
             part = new_rows[start : start + _CHUNK]
             for posting_id, count, floor in session.execute(
                 _STATES.where(ListState.posting_id.in_(part))
             ):
                 self.index.set_list_state(posting_id, count, floor)
-
-    def _sync_meta(self, session: Session, now: datetime) -> None:
-        since = (self._last_meta_sync or now) - META_SYNC_OVERLAP
-        for posting in changed_postings(session, since, self.index, self._versions):
-            self._set_meta(posting)
-
-    def _upsert(self, posting: Posting, vector: FloatArray) -> None:
-        self.index.upsert(posting.id, vector, meta_of(posting))
-        self._versions[posting.id] = posting.version
-
-    def _set_meta(self, posting: Posting) -> None:
-        self.index.set_meta(posting.id, meta_of(posting))
-        self._versions[posting.id] = posting.version
 
     def _seq(self, tx: ListTransaction) -> int:
         """This transaction's sync sequence number, taken once (under the similarity lock)."""
@@ -265,7 +169,7 @@ class SimilarityEngine:
         """Call after the transaction committed: this process has seen its own writes, and
         keeps the lists it read or wrote (the most recent LIST_CACHE_LIMIT of them)."""
         if tx.seq is not None:
-            self._last_seq = max(self._last_seq, tx.seq)
+            self.copy.last_seq = max(self.copy.last_seq, tx.seq)
         if tx.staged:  # never flushed, so never committed: what the database holds is unknown
             for owner in tx.staged:
                 self._lists.pop(owner, None)
@@ -336,7 +240,7 @@ class SimilarityEngine:
     def posting_changed(self, tx: ListTransaction, posting: Posting) -> None:
         """Its listing or context changed (closed, deleted, expired, reopened, moved): refill
         the lists holding it, drop a deleted posting's own list, and re-rank a listed one."""
-        self._set_meta(posting)
+        self.copy.set_meta(posting)
         self._refill_lists_holding(tx, posting.id)
         if posting.is_deleted:
             self._stage(tx, {posting.id: []})

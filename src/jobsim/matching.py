@@ -19,7 +19,7 @@ like a Polish posting. A long CV is read as far as a posting is (`text_max_chars
 later does not count.
 
 **Keeping the index live without the write lock.** `LiveIndex` is a read-only copy of the
-worker's index (jobsim.lists.SimilarityEngine), for one vector model. Every vector and list
+stored vectors of one model (jobsim.index_copy, as the worker's jobsim.lists keeps one). Every vector and list
 write bumps the `sync_seq` counter in its own transaction while holding the similarity lock, so
 once a counter value N is visible, every write stamped N or less has committed. Reading the
 counter first and the changed rows (`seq > last seen`) after, in the same snapshot or a later
@@ -58,16 +58,9 @@ from jobsim.embedders.base import Embedder
 from jobsim.errors import ConfigurationError
 from jobsim.expansion import expand
 from jobsim.explain import Explainer, Side
+from jobsim.index_copy import IndexCopy
 from jobsim.language import detect_language
 from jobsim.listing_types import scoring_config
-from jobsim.lists import (
-    META_SYNC_OVERLAP,
-    changed_postings,
-    current_seq,
-    meta_of,
-    stored_vectors,
-    vector_from_bytes,
-)
 from jobsim.postings.listed import is_listed
 from jobsim.postings.recipe import TITLE_MAX_CHARS, PostingInputs
 from jobsim.postings.schema import ExperienceLevel
@@ -235,47 +228,27 @@ class LiveIndex:
         self.model = model
         self.dims = dims
         self.clock = clock
-        self.index = VectorIndex(dims, storage=storage)
+        self.copy = IndexCopy(model, dims, VectorIndex(dims, storage=storage))
         self.lock = threading.Lock()
-        self._loaded = False
-        self._last_seq = 0
-        self._versions: dict[str, int] = {}
-        self._last_meta_sync: datetime | None = None
         self._meta_checked_at = 0.0  # time.monotonic() of the last metadata sync
+
+    @property
+    def index(self) -> VectorIndex:
+        return self.copy.index
 
     def __len__(self) -> int:
         return len(self.index)
 
     def refresh(self, session: Session) -> None:
         """Catch up with every committed change; call holding `lock`."""
-        current = current_seq(session)
-        if not self._loaded:
-            self._read_vectors(session, None)
-            self._loaded = True
-            self._last_meta_sync = self.clock()
+        loaded = self.copy.loaded
+        self.copy.catch_up(session, self.clock())
+        if not loaded:
             self._meta_checked_at = time.monotonic()
-        elif current > self._last_seq:
-            self._read_vectors(session, self._last_seq)
-        self._last_seq = current
-        if time.monotonic() - self._meta_checked_at >= META_SYNC_SECONDS:
-            self._sync_meta(session)
-
-    def _read_vectors(self, session: Session, after: int | None) -> None:
-        for posting_id, raw, posting in stored_vectors(session, self.model, after):
-            vector = vector_from_bytes(raw, self.dims)
-            self.index.upsert(posting_id, vector, meta_of(posting))
-            self._versions[posting_id] = posting.version
-        session.expunge_all()
-
-    def _sync_meta(self, session: Session) -> None:
-        now = self.clock()
-        since = (self._last_meta_sync or now) - META_SYNC_OVERLAP
-        for posting in changed_postings(session, since, self.index, self._versions):
-            self.index.set_meta(posting.id, meta_of(posting))
-            self._versions[posting.id] = posting.version
-        session.expunge_all()
-        self._last_meta_sync = now
-        self._meta_checked_at = time.monotonic()
+        elif time.monotonic() - self._meta_checked_at >= META_SYNC_SECONDS:
+            self.copy.sync_meta(session, self.clock())
+            session.expunge_all()
+            self._meta_checked_at = time.monotonic()
 
 
 # --- the matcher -------------------------------------------------------------------------------

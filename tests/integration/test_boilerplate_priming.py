@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jobsim.lists import stored_vectors
+from jobsim.index_copy import stored_vectors
 from jobsim.postings.schema import PostingIn
 from jobsim.service import Service
 from jobsim.settings import Settings

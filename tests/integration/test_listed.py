@@ -9,7 +9,7 @@ from datetime import timedelta
 import numpy as np
 from sqlalchemy import select
 
-from jobsim.lists import meta_of
+from jobsim.index_copy import meta_of
 from jobsim.postings.listed import active_clause, is_active, is_listed, listed_clause
 from jobsim.similarity import VectorIndex
 from jobsim.storage.engine import Database

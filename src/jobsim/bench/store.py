@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import insert
 
 from jobsim.bench.postings import generate_postings
-from jobsim.lists import SYNC_COUNTER, vector_to_bytes
+from jobsim.index_copy import SYNC_COUNTER, vector_to_bytes
 from jobsim.similarity import FloatArray
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Counter, Embedding, ListState, Posting, SimilarEntry

@@ -80,7 +80,7 @@ class Posting(Base):
         Index("ix_postings_category", "category"),
         Index("ix_postings_city", "city"),
         Index("ix_postings_updated_at", "updated_at"),
-        # Edited postings (jobsim.lists.changed_postings reads them at every sync).
+        # Edited postings (jobsim.index_copy.changed_postings reads them at every sync).
         Index(
             "ix_postings_edited",
             "updated_at",
