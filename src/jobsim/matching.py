@@ -19,14 +19,14 @@ like a Polish posting. A long CV is read as far as a posting is (`text_max_chars
 later does not count.
 
 **Keeping the index live without the write lock.** `LiveIndex` is a read-only copy of the
-stored vectors of one model (jobsim.index_copy, as the worker's jobsim.lists keeps one). Every vector and list
-write bumps the `sync_seq` counter in its own transaction while holding the similarity lock, so
-once a counter value N is visible, every write stamped N or less has committed. Reading the
-counter first and the changed rows (`seq > last seen`) after, in the same snapshot or a later
-one, therefore misses nothing, and needs no lock; a row committed in between is read twice,
-which is harmless. Changes without a new vector (closed, deleted, moved) come from
-`updated_at`, looked at once every few seconds; the listed rule and the filters are checked
-again on the rows read for the answer, so a posting that left never shows.
+stored vectors of one model (a jobsim.index_copy.IndexCopy, as a worker keeps one). Every
+vector and list write bumps the `sync_seq` counter in its own transaction while holding the
+similarity lock, so once a counter value N is visible, every write stamped N or less has
+committed. Reading the counter first and the changed rows (`seq > last seen`) after, in the same
+snapshot or a later one, therefore misses nothing, and needs no lock; a row committed in
+between is read twice, which is harmless. Changes without a new vector (closed, deleted, moved)
+come from `updated_at`, looked at once every few seconds; the listed rule and the filters are
+checked again on the rows read for the answer, so a posting that left never shows.
 
 **Listing types.** The index knows each posting's `listing_type`, and a match names the type it
 searches (`job` for `POST /api/jobs/similar`): another type, such as businesses, plugs in as

@@ -1,14 +1,15 @@
 """The task queue, the one home of every statement on the tasks table.
 
-core.py runs tasks (enqueue, claim, heartbeat, complete, retry, release, prune); reports.py is
-what an operator reads (counts, ages, throughput, tasks); operator.py is what an operator does
-(retry dead letters, clear finished tasks, release dead workers' leases).
+core.py runs tasks (enqueue, heartbeat, complete, retry, release, prune); claim.py leases them
+to workers, with the rules for lost leases and poison; reports.py is what an operator reads
+(counts, ages, throughput, tasks); operator.py is what an operator does (retry dead letters,
+clear finished tasks, release dead workers' leases).
 """
 
 from __future__ import annotations
 
+from jobsim.queue.claim import BATCH, claim, claim_statement
 from jobsim.queue.core import (
-    BATCH,
     EMBED,
     FAILED,
     KINDS,
@@ -25,8 +26,6 @@ from jobsim.queue.core import (
     Kind,
     State,
     cancel_queued,
-    claim,
-    claim_statement,
     complete,
     enqueue,
     enqueue_many,

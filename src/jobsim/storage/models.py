@@ -191,7 +191,7 @@ class Task(Base):
             postgresql_where=text("state = 'queued'"),
         ),
         Index("ix_tasks_claim", "state", "priority", "run_after"),
-        # The claim's order within a priority level (jobsim.queue.core.claim_statement).
+        # The claim's order within a priority level (jobsim.queue.claim.claim_statement).
         Index(
             "ix_tasks_queued",
             "priority",
