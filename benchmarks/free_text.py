@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import insert
 
-from jobsim.lists import SYNC_COUNTER, vector_to_bytes
+from jobsim.index_copy import SYNC_COUNTER, vector_to_bytes
 from jobsim.matching import MatchFilters, MatchRequest, TextMatcher, text_inputs
 from jobsim.postings.schema import EXPERIENCE_LEVELS
 from jobsim.settings import Settings

@@ -34,7 +34,7 @@ from importlib import metadata, resources
 import numpy as np
 
 from jobsim.embedders.registry import create_embedder
-from jobsim.lists import meta_of
+from jobsim.index_copy import meta_of
 from jobsim.matching import text_inputs
 from jobsim.postings.recipe import PostingInputs
 from jobsim.postings.schema import PostingIn
