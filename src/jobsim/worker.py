@@ -29,6 +29,7 @@ from jobsim.runtime_settings import LogLevelFollower
 from jobsim.settings import Settings
 from jobsim.shutdown import ShutdownSignals
 from jobsim.storage.engine import Database
+from jobsim.storage.statistics import GrowthAnalyzer
 from jobsim.storage.types import utcnow
 from jobsim.vector_recipe import VectorRecipe
 from jobsim.vectorizer import PostingVectorizer
@@ -75,6 +76,7 @@ class Worker:
         # Waits between turns while the database is unreachable (full jitter, at most 30 s).
         self._outage_backoff = RetryPolicy(max(settings.poll_seconds, 0.1), 30.0)
         self.totals = BatchReport()
+        self._statistics = GrowthAnalyzer(db)  # planner statistics during a bulk load
         # This process's counters for /metrics, written to the worker's row at each heartbeat.
         self.counters = metrics.Accumulator()
         self._stop = threading.Event()
@@ -249,6 +251,7 @@ class Worker:
             self._held = (tasks[0].token, [t.id for t in tasks])
         try:
             self.batches.process(tasks, report)
+            self._statistics.observe(len(self.engine.index))
         except ModelRetired as error:
             # A model switch committed while this batch was in hand: give it back whole (the
             # attempt not counted) for the new model's workers, and stop.

@@ -260,3 +260,25 @@ def test_the_list_state_columns_move_to_their_own_table_with_their_values(
 
 _AT = bindparam("at", type_=UTCDateTime())
 _COMPUTED = bindparam("computed", type_=UTCDateTime())
+
+
+def test_vectors_are_stored_without_compression_on_postgresql(fresh_db: Database) -> None:
+    """0008: PostgreSQL keeps vectors out of line and uncompressed (float bytes do not compress;
+    trying cost more than the insert)."""
+    if fresh_db.is_sqlite:
+        pytest.skip("a PostgreSQL column storage")
+    migrate.upgrade(fresh_db, "0007")
+    assert _vector_storage(fresh_db) == "x"  # EXTENDED, PostgreSQL's default for bytea
+    migrate.upgrade(fresh_db)
+    assert _vector_storage(fresh_db) == "e"  # EXTERNAL
+
+
+def _vector_storage(db: Database) -> str:
+    with db.engine.connect() as connection:
+        storage = connection.scalar(
+            text(
+                "SELECT attstorage FROM pg_attribute "
+                "WHERE attrelid = 'embeddings'::regclass AND attname = 'vector'"
+            )
+        )
+    return str(storage)
