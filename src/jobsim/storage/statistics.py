@@ -4,7 +4,7 @@ PostgreSQL plans from statistics that autovacuum refreshes at most once a minute
 a tenth of a table changed. While tables fill from empty (a board's first import, drained by
 the workers) their statistics still describe them as tiny, and the planner picks plans that
 read the whole table: a batch's lookup of 128 postings' vectors by id scanned every vector
-(21 ms a batch at 20,000 vectors, growing with the table; 2.4 ms once analyzed). So a worker
+(21 ms a batch at 20,000 vectors, growing with the table; 2.4–2.7 ms once analyzed). So a worker
 analyzes the tables a load fills each time the vectors it holds have doubled since it last did
 (from 1,000 on): a handful of times during a load, never in a steady state, where autovacuum
 keeps up. SQLite needs none of this: without statistics it plans from the indexes.
