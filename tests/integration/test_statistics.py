@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, text
+import pytest
+from sqlalchemy import func, insert, select, text
 
+from jobsim.postings.schema import PostingIn
+from jobsim.postings.writer import PostingWriter
+from jobsim.settings import Settings
+from jobsim.storage import statistics
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Embedding, Posting
 from jobsim.storage.statistics import GrowthAnalyzer
+from jobsim.testing import FakeEmbedder
+from jobsim.worker import Worker
 
 AT = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
 
@@ -57,3 +64,27 @@ def test_a_worker_that_starts_on_a_loaded_database_leaves_it_to_autovacuum(
     assert analyzer.observe(100_000) is False
     assert analyzer.observe(150_000) is False
     assert analyzer.observe(200_000) is (not db.is_sqlite)
+
+
+def test_a_worker_analyzes_as_its_batches_double_the_vectors(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker observes its index after each batch: with batches of 2 and a first ANALYZE at
+    4 vectors, the second batch's vectors are in PostgreSQL's statistics (autovacuum leaves a
+    table of a few rows alone)."""
+    monkeypatch.setattr(statistics, "FIRST_ANALYZE_ROWS", 4)
+    with db.write() as session:
+        for n, title in enumerate(["Python developer", "Nurse", "Driver", "Cook"]):
+            PostingWriter().create(
+                session,
+                PostingIn(
+                    id=f"job-{n}",
+                    title=title,
+                    description=f"{title} wanted for a busy team in the city centre.",
+                ),
+            )
+    Worker(settings.model_copy(update={"batch_size": 2}), db, FakeEmbedder()).run(burst=True)
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Embedding)) == 4
+    if not db.is_sqlite:
+        assert planned_rows(db, "embeddings") == 4
