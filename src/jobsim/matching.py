@@ -225,8 +225,6 @@ class LiveIndex:
         clock: Clock = system_clock,
         storage: IndexStorage = "float32",
     ) -> None:
-        self.model = model
-        self.dims = dims
         self.clock = clock
         self.copy = IndexCopy(model, dims, VectorIndex(dims, storage=storage))
         self.lock = threading.Lock()
@@ -241,12 +239,12 @@ class LiveIndex:
 
     def refresh(self, session: Session) -> None:
         """Catch up with every committed change; call holding `lock`."""
-        loaded = self.copy.loaded
-        self.copy.catch_up(session, self.clock())
+        loaded, now = self.copy.loaded, self.clock()
+        self.copy.catch_up(session, now)
         if not loaded:
             self._meta_checked_at = time.monotonic()
         elif time.monotonic() - self._meta_checked_at >= META_SYNC_SECONDS:
-            self.copy.sync_meta(session, self.clock())
+            self.copy.sync_meta(session, now)
             session.expunge_all()
             self._meta_checked_at = time.monotonic()
 
