@@ -42,7 +42,7 @@ SUCCEEDED: State = "succeeded"
 FAILED: State = "failed"
 STATES: tuple[State, ...] = get_args(State)
 PENDING = (QUEUED, RUNNING)
-FINAL = (SUCCEEDED, FAILED)
+_FINAL = (SUCCEEDED, FAILED)
 
 PRIORITY_NEW = 10
 PRIORITY_REFRESH = 5
@@ -273,7 +273,7 @@ def finish_attempt(
 ) -> set[int]:
     """End the current attempt of the tasks matching `where`: move them to `state` (stamping
     finished_at when it is final), drop the lease expiry and set `values`; returns their ids."""
-    finished = {"finished_at": now} if state in FINAL else {}
+    finished = {"finished_at": now} if state in _FINAL else {}
     result = session.execute(
         update(Task)
         .where(*where)
