@@ -91,8 +91,8 @@ class HnswVectorIndex(VectorIndex):
     """A VectorIndex whose lists are found through an HNSW neighbourhood and scored exactly.
 
     top_n and lists_it_enters rescore only candidates, and fall back to the exact scan where
-    the candidates cannot settle the answer; score_all still scans every row (the API's
-    filtered searches use it), and prepare, a batch's scan, has nothing to do."""
+    the candidates cannot settle the answer; the API's filtered searches (score_reachable)
+    still scan every row, and prepare, a batch's scan, has nothing to do."""
 
     def __init__(
         self, dims: int, capacity: int = 1024, *, storage: IndexStorage = "float32"

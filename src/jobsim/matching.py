@@ -203,14 +203,16 @@ def best_matches(
     """The best listed rows of one listing type for a query, after the reader's filters."""
     if index.size == 0:
         return []
-    score, semantic, context = index.score_all(vector, meta, config)
-    allowed = index.candidates(now) & index.of_type(kind) & (score >= config.min_score)
-    allowed &= index.filtered(
+    (score, semantic, context), rows = index.score_reachable(vector, meta, config)
+    allowed = index.candidates(now, rows) & index.of_type(kind, rows)
+    allowed &= score >= config.min_score
+    kept = index.filtered(
         remote_only=filters.remote_only,
         city=(filters.city or "") if filters.same_city else None,
         exclude_company=filters.exclude_company,
     )
-    return index.best(score, semantic, context, allowed, limit)
+    allowed &= kept if rows is None else kept[rows]
+    return index.best(score, semantic, context, allowed, limit, rows)
 
 
 class LiveIndex:

@@ -322,3 +322,78 @@ def test_the_context_table_gives_bit_for_bit_the_sum_of_the_parts_for_every_kind
         )
         assert index.context_scores(query, bonus).tobytes() == summed.tobytes()
         assert index.context_scores(query, bonus, rows).tobytes() == summed[rows].tobytes()
+
+
+# --- scoring only the rows that can reach the minimum ---------------------------------------
+
+
+def _clustered_board(rng: np.random.Generator, rows: int) -> VectorIndex:
+    """Unit vectors around a few centres (so most pairs score low and a few high), with varied
+    metadata, some unlisted rows and lists at every stage of filling."""
+    centres = rng.standard_normal((6, 16)).astype(np.float32)
+    index = VectorIndex(16, capacity=rows)
+    for i in range(rows):
+        vector = centres[i % 6] + 0.9 * rng.standard_normal(16).astype(np.float32)
+        meta = PostingMeta(
+            category=f"c{rng.integers(3)}",
+            city=[None, "x", "y"][rng.integers(3)],
+            remote=bool(rng.integers(2)),
+            experience_level=[None, *EXPERIENCE_LEVELS][rng.integers(len(EXPERIENCE_LEVELS) + 1)],
+            listed=bool(rng.random() > 0.1),
+        )
+        index.upsert(f"p{i}", (vector / np.linalg.norm(vector)).astype(np.float32), meta)
+        count = int(rng.integers(0, 4))
+        index.set_list_state(f"p{i}", count, float(rng.uniform(0.3, 0.9)) if count else None)
+    return index
+
+
+def _every_row_top_n(index: VectorIndex, posting_id: str, config: ScoringConfig) -> list[str]:
+    score, semantic, context = index.score_all(
+        index.vector(posting_id), index.meta(posting_id), config
+    )
+    allowed = index.allowed(score, index.meta(posting_id), config, NOW, [posting_id])
+    return [m.posting_id for m in index.best(score, semantic, context, allowed, config.top_n)]
+
+
+def _every_row_entries(index: VectorIndex, posting_id: str, config: ScoringConfig) -> list[str]:
+    scores = index.score_all(index.vector(posting_id), index.meta(posting_id), config)
+    return [owner for owner, _ in index.entries(posting_id, scores, config, NOW)]
+
+
+@pytest.mark.parametrize("min_score", [-1.0, 0.3, 0.6])
+def test_lists_scored_over_reachable_rows_are_those_scored_over_every_row(
+    min_score: float,
+) -> None:
+    rng = np.random.default_rng(11)
+    index = _clustered_board(rng, 600)
+    config = ScoringConfig(top_n=3, min_score=min_score)
+    pruned = 0
+    for i in range(0, 600, 7):
+        posting_id = f"p{i}"
+        vector, meta = index.vector(posting_id), index.meta(posting_id)
+        rows = index.score_reachable(vector, meta, config)[1]
+        pruned += rows is not None
+        top = index.top_n(vector, meta, config, NOW, exclude=[posting_id])
+        assert [m.posting_id for m in top] == _every_row_top_n(index, posting_id, config)
+        entered = [owner for owner, _ in index.lists_it_enters(posting_id, config, NOW)]
+        assert entered == _every_row_entries(index, posting_id, config)
+    # No minimum leaves every row reachable (all are scored); a real one leaves out some.
+    assert (pruned > 0) == (min_score > 0)
+
+
+def test_a_row_is_unreachable_only_when_even_the_largest_bonus_cannot_lift_it() -> None:
+    config = ScoringConfig(weight_semantic=0.9, weight_context=0.1, min_score=0.5)
+    index = VectorIndex(dims=2)
+    index.upsert("query", unit(1, 0), PostingMeta(category="Data", city="Oslo"))
+    # 0.9 * 0.45 + 0.1 * (level unknown 0.25 + category 0.3 + city 0.2) = 0.48: out of reach.
+    # 0.9 * 0.48 + 0.1 * 0.75 = 0.507: reachable, and in the list with the full bonus.
+    index.upsert("far", with_cosine(0.45), PostingMeta(category="Data", city="Oslo"))
+    index.upsert("near", with_cosine(0.48), PostingMeta(category="Data", city="Oslo"))
+    for i in range(10):  # unrelated rows, so the reachable ones are a small share
+        index.upsert(f"other{i}", with_cosine(-0.5), PostingMeta())
+    query = index.meta("query")
+    rows = index.score_reachable(index.vector("query"), query, config)[1]
+    assert rows is not None
+    assert [index.ids[r] for r in rows] == ["query", "near"]
+    top = index.top_n(index.vector("query"), query, config, NOW, exclude=["query"])
+    assert [(m.posting_id, round(m.score, 3)) for m in top] == [("near", 0.507)]
