@@ -99,3 +99,49 @@ def test_with_worker_needs_a_single_api_process(tmp_path: Path) -> None:
 
     assert done.returncode == 2
     assert "--with-worker runs a worker inside a single API process" in done.stderr
+
+
+def test_the_demo_then_serves_what_it_printed_with_a_worker_until_sigterm(tmp_path: Path) -> None:
+    deployment = Deployment.on_sqlite(tmp_path, **SETTINGS)
+    port = free_port()
+    process = deployment.start("demo", "demo", "--show", "1", "--serve", "--port", str(port))
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert process.popen.poll() is None, process.output()
+            try:
+                if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"jobsim demo --serve did not answer:\n{process.output()}")
+        printed = process.output().splitlines()
+        job = next(line.split()[0] for line in printed if line.startswith("esco-"))
+        business = next(line.split()[0] for line in printed if line.startswith("biz-"))
+        jobs = httpx.get(f"{base_url}/api/jobs/{job}/similar").json()
+        businesses = httpx.get(f"{base_url}/api/businesses/{business}/similar").json()
+        # The worker runs inside the API process: a new posting is embedded without a command.
+        created = httpx.post(
+            f"{base_url}/api/jobs",
+            json=posting("fresh", "Senior Python Backend Developer", "Berlin"),
+        )
+        assert created.status_code == 201, created.text
+        embedded = False
+        while not embedded and time.monotonic() < deadline + 60:
+            fresh = httpx.get(f"{base_url}/api/jobs/fresh/similar").json()
+            embedded = fresh["method"] == "semantic"
+            time.sleep(0.2)
+    finally:
+        process.popen.send_signal(signal.SIGTERM)
+        status = process.popen.wait(timeout=30)
+
+    assert jobs["method"] == "semantic" and len(jobs["data"]) > 0
+    assert businesses["method"] == "semantic" and businesses["business_id"] == business
+    assert all(item["id"].startswith("biz-") and item["name"] for item in businesses["data"])
+    assert embedded, process.output()
+    # One API process ends as uvicorn does, by re-raising SIGTERM once it has shut down (a
+    # clean stop to systemd; docs/operations.md).
+    assert status == -signal.SIGTERM, process.output()

@@ -390,7 +390,8 @@ def demo(context: Context, show: int, then_serve: bool, port: int) -> None:
     )
     if then_serve:
         context.overrides["log_level"] = settings.log_level
-        serve.callback(host="127.0.0.1", port=port, with_worker=True)  # type: ignore[misc]
+        # invoke fills in the options not given (one API process) as the command line would.
+        click.get_current_context().invoke(serve, host="127.0.0.1", port=port, with_worker=True)
 
 
 @main.command("eval")
