@@ -9,8 +9,9 @@ from pydantic import BaseModel, Field
 
 from jobsim.explain import Explanation
 from jobsim.listing_types.business import Address, BusinessOut
+from jobsim.matching import MatchResponse
 from jobsim.postings.store import ListingStore
-from jobsim.serving import SimilarItem, Source
+from jobsim.serving import SimilarItem, SimilarResponse, Source
 
 
 class SimilarBusiness(BaseModel):
@@ -54,3 +55,19 @@ def similar_businesses(
         for item in items
         if item.id in found
     ]
+
+
+def as_similar_businesses(
+    store: ListingStore[BusinessOut],
+    answer: SimilarResponse | MatchResponse,
+    business_id: str | None = None,
+) -> SimilarBusinesses:
+    """A business's similar list (`business_id`'s) or a free-text match, as businesses."""
+    data = similar_businesses(store, answer.data)
+    return SimilarBusinesses(
+        business_id=business_id,
+        method=answer.method,
+        total=len(data),
+        data=data,
+        message=answer.message,
+    )

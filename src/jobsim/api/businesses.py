@@ -28,7 +28,7 @@ from jobsim.api.similar import (
     measured_match,
     measured_similar,
 )
-from jobsim.businesses import SimilarBusinesses, similar_businesses
+from jobsim.businesses import SimilarBusinesses, as_similar_businesses
 from jobsim.errors import (
     ValidationFailed,
 )
@@ -117,9 +117,13 @@ async def businesses_like_text(
 ) -> SimilarBusinesses:
     """Businesses similar to a free text ("a bakery with gluten-free bread near the station"),
     matched against the live index like a business's own text. Neither cached nor stored."""
-    answer = await measured_match(service, body, listing_type=BUSINESS.name, explain=explain)
-    data = await run_in_threadpool(similar_businesses, service.businesses, answer.data)
-    return SimilarBusinesses(method="semantic", total=len(data), data=data, message=answer.message)
+    return await measured_match(
+        service,
+        body,
+        listing_type=BUSINESS.name,
+        explain=explain,
+        then=lambda answer: as_similar_businesses(service.businesses, answer),
+    )
 
 
 @router.get("/{business_id}", response_model=BusinessOut, responses=ERRORS)
@@ -180,12 +184,10 @@ async def businesses_like_this(
     """Businesses like this one: the same kind of business, nearby first; the same category or
     city while it is not embedded yet."""
     filters = SimilarFilters(limit=limit, same_city=same_city, explain=explain)
-    answer = await measured_similar(service, business_id, filters, listing_type=BUSINESS.name)
-    data = await run_in_threadpool(similar_businesses, service.businesses, answer.data)
-    return SimilarBusinesses(
-        business_id=business_id,
-        method=answer.method,
-        total=len(data),
-        data=data,
-        message=answer.message,
+    return await measured_similar(
+        service,
+        business_id,
+        filters,
+        listing_type=BUSINESS.name,
+        then=lambda answer: as_similar_businesses(service.businesses, answer, business_id),
     )

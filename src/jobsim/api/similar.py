@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -27,6 +28,7 @@ from jobsim.serving import SimilarFilters, SimilarResponse
 from jobsim.storage.async_reads import AsyncReads, ReadUnavailable
 
 log = logging.getLogger("jobsim.api")
+Shaped = TypeVar("Shaped")
 router = APIRouter(prefix="/api/jobs", tags=["similar"])
 ServiceDep = Annotated[Service, Depends(get_service)]
 Explain = Annotated[bool, Query(description="explain each item: score parts, views, shared fields")]
@@ -116,15 +118,24 @@ async def similar_answer(
 
 
 async def measured_similar(
-    service: Service, posting_id: str, filters: SimilarFilters, *, listing_type: str
-) -> SimilarResponse:
-    """A listing's similar list (SimilarReader.for_posting), counted and timed for /metrics."""
+    service: Service,
+    posting_id: str,
+    filters: SimilarFilters,
+    *,
+    listing_type: str,
+    then: Callable[[SimilarResponse], Shaped],
+) -> Shaped:
+    """A listing's similar list (SimilarReader.for_posting) shaped by `then` in the same
+    thread-pool call (one hop, not two), counted and timed for /metrics."""
     started = time.perf_counter()
-    answer = await run_in_threadpool(
-        service.similar.for_posting, posting_id, filters, listing_type=listing_type
-    )
-    count_similar(answer.method, started)
-    return answer
+
+    def answer() -> tuple[str, Shaped]:
+        found = service.similar.for_posting(posting_id, filters, listing_type=listing_type)
+        return found.method, then(found)
+
+    method, shaped = await run_in_threadpool(answer)
+    count_similar(method, started)
+    return shaped
 
 
 def count_similar(method: str, started: float) -> None:
@@ -157,21 +168,30 @@ async def similar_to_text(
 ) -> MatchResponse:
     """Postings similar to a free text (a CV, a profile, a search phrase; any language),
     embedded like a posting and matched against the live index. Neither cached nor stored."""
-    return await measured_match(service, body, listing_type="job", explain=explain)
+    return await measured_match(
+        service, body, listing_type="job", explain=explain, then=lambda answer: answer
+    )
 
 
 async def measured_match(
-    service: Service, body: MatchRequest, *, listing_type: str, explain: bool
-) -> MatchResponse:
-    """A free-text match (TextMatcher.match), counted and timed for /metrics; 503 while the
-    model is unavailable."""
+    service: Service,
+    body: MatchRequest,
+    *,
+    listing_type: str,
+    explain: bool,
+    then: Callable[[MatchResponse], Shaped],
+) -> Shaped:
+    """A free-text match (TextMatcher.match) shaped by `then` in the same thread-pool call,
+    counted and timed for /metrics; 503 while the model is unavailable."""
     started = time.perf_counter()
+
+    def answer() -> Shaped:
+        return then(service.matching.match(body, listing_type=listing_type, explain=explain))
+
     try:
-        answer = await run_in_threadpool(
-            service.matching.match, body, listing_type=listing_type, explain=explain
-        )
+        shaped = await run_in_threadpool(answer)
     except (ConfigurationError, PermanentError, TransientError) as error:
         raise ApiError(503, "matching_unavailable", sanitize(str(error))) from None
     metrics.inc(metrics.SIMILAR_REQUESTS, method="text")
     metrics.observe(metrics.SIMILAR_LATENCY, time.perf_counter() - started, method="text")
-    return answer
+    return shaped
