@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 
 from jobsim.postings.listed import is_active
 from jobsim.similarity import FloatArray, PostingMeta, VectorIndex
+from jobsim.storage.dialect import in_lists
 from jobsim.storage.models import Counter, Embedding, Posting
 
 SYNC_COUNTER = "sync_seq"
 META_SYNC_OVERLAP = timedelta(minutes=5)
-_CHUNK = 500
 
 
 def meta_of(posting: Posting) -> PostingMeta:
@@ -80,9 +80,8 @@ def changed_postings(
         for posting_id, version in recent
         if posting_id in index and versions.get(posting_id) != version
     ]
-    for start in range(0, len(changed), _CHUNK):
-        chunk = changed[start : start + _CHUNK]
-        yield from session.scalars(select(Posting).where(Posting.id.in_(chunk)))
+    for part in in_lists(changed):
+        yield from session.scalars(select(Posting).where(Posting.id.in_(part)))
 
 
 def vector_to_bytes(vector: FloatArray) -> bytes:

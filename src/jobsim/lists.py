@@ -32,11 +32,12 @@ from jobsim.index_copy import SYNC_COUNTER, IndexCopy, vector_to_bytes
 from jobsim.postings.listed import is_listed
 from jobsim.similarity import FloatArray, Match, ScoringConfig, VectorIndex
 from jobsim.storage import list_rows
-from jobsim.storage.dialect import upsert_insert
+from jobsim.storage.dialect import in_lists, upsert_insert
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Counter, Embedding, ListState, Posting, SimilarEntry
 
-_CHUNK = 500
+# Lists recomputed between two flushes of a full recompute: the staged work stays small.
+_RECOMPUTE_FLUSH = 500
 # Lists a process keeps in memory between its write transactions, as the database holds them:
 # a list a new posting enters is then merged without reading it back (about 1.5 KB a list).
 LIST_CACHE_LIMIT = 25_000
@@ -145,8 +146,7 @@ class SimilarityEngine:
         """The list states of rows new to the index: a list can be older than its posting's
         vector of this model (another model's engine wrote it), so a new row's list is not
         taken to be empty."""
-        for start in range(0, len(new_rows), _CHUNK):
-            part = new_rows[start : start + _CHUNK]
+        for part in in_lists(new_rows):
             for posting_id, count, floor in session.execute(
                 _STATES.where(ListState.posting_id.in_(part))
             ):
@@ -213,8 +213,8 @@ class SimilarityEngine:
             .execution_options(synchronize_session=False)
         )
         listed = [pid for pid in self.index.ids if self.index.meta(pid).listed_at(tx.now)]
-        for start in range(0, len(listed), _CHUNK):
-            part = listed[start : start + _CHUNK]
+        for start in range(0, len(listed), _RECOMPUTE_FLUSH):
+            part = listed[start : start + _RECOMPUTE_FLUSH]
             for pid in part:
                 self._refresh_list(tx, pid)
             self._flush(tx)
@@ -348,8 +348,7 @@ class SimilarityEngine:
         """Put into `tx.stored` the lists of `owners` this transaction has neither staged nor
         read: from the process's cache, the rest read in a few statements."""
         wanted = [owner for owner in dict.fromkeys(owners) if not self._known(tx, owner)]
-        for start in range(0, len(wanted), _CHUNK):
-            part = wanted[start : start + _CHUNK]
+        for part in in_lists(wanted):
             lists: dict[str, list[Match]] = {owner: [] for owner in part}
             rows = tx.session.execute(
                 select(

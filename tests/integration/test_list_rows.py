@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from jobsim.storage import list_rows
+from jobsim.storage.dialect import IN_LIST_SIZE
 from jobsim.storage.engine import Database
 from jobsim.storage.list_rows import EntryRow, StateRow
 from jobsim.storage.models import ListState, SimilarEntry
@@ -69,3 +70,15 @@ def test_list_states_set_counts_floors_sequence_and_time_including_no_floor_at_a
         b: (0, None, 7, NOW),
         c: (20, 0.42, 8, NOW + HOUR),
     }
+
+
+def test_the_lists_of_more_owners_than_one_in_list_holds_are_all_deleted(db: Database) -> None:
+    owners = create_postings(db, IN_LIST_SIZE * 2 + 1)
+    target = owners[0]
+    rows = [EntryRow(owner, target, 0.5, 0.5, 0.0) for owner in owners[1:]]
+    with db.write() as session:
+        list_rows.insert_entries(session, rows, NOW)
+        list_rows.insert_entries(session, [EntryRow(target, owners[1], 0.5, 0.5, 0.0)], NOW)
+    with db.write() as session:
+        list_rows.delete_lists(session, owners[1:])  # three IN lists on SQLite, one array on PG
+    assert entries(db) == {(target, owners[1], 0.5)}

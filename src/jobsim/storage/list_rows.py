@@ -25,11 +25,9 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import Table, bindparam, delete, text
 from sqlalchemy.orm import Session
 
-from jobsim.storage.dialect import is_postgresql
+from jobsim.storage.dialect import in_lists, is_postgresql
 from jobsim.storage.models import SimilarEntry
 from jobsim.storage.types import UTCDateTime
-
-_CHUNK = 500  # pairs or owners per SQLite statement: well under its 32,766 variables
 
 
 class EntryRow(NamedTuple):
@@ -60,8 +58,7 @@ def delete_lists(session: Session, owners: Sequence[str]) -> None:
                 {"owners": list(owners)},
             )
         return
-    for start in range(0, len(owners), _CHUNK):
-        part = owners[start : start + _CHUNK]
+    for part in in_lists(owners):
         session.execute(delete(_SIMILAR).where(_SIMILAR.c.posting_id.in_(part)))
 
 
