@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
@@ -23,24 +23,43 @@ from jobsim.storage.types import utcnow
 from jobsim.vector_recipe import VectorRecipe
 
 
-def _language_rows(session: Session, recipe: VectorRecipe) -> list[dict[str, Any]]:
+def _coverage_by(session: Session, recipe: VectorRecipe, column: Any) -> list[tuple[Any, int, int]]:
+    """(value, active postings, of them embedded with the current model) for each value of
+    a posting column, the most postings first."""
     rows = session.execute(
-        select(Posting.language, func.count(), func.count(Embedding.posting_id))
+        select(column, func.count(), func.count(Embedding.posting_id))
         .outerjoin(Embedding, current_vector(recipe.model))
         .where(active_clause())
-        .group_by(Posting.language)
-        .order_by(func.count().desc())
+        .group_by(column)
+        .order_by(func.count().desc(), column)
     ).all()
+    return [(value, int(active), int(embedded)) for value, active, embedded in rows]
+
+
+def _language_rows(session: Session, recipe: VectorRecipe) -> list[dict[str, Any]]:
     glossed = recipe.glossary.languages if recipe.views.semantic else []
     return [
         {
             "language": language,
-            "active": int(active),
-            "embedded": int(embedded),
-            "coverage": _ratio(int(embedded), int(active)),
+            "active": active,
+            "embedded": embedded,
+            "coverage": _ratio(embedded, active),
             "glossed": language in glossed,
         }
-        for language, active, embedded in rows
+        for language, active, embedded in _coverage_by(session, recipe, Posting.language)
+    ]
+
+
+def _listing_type_rows(session: Session, recipe: VectorRecipe) -> list[dict[str, Any]]:
+    """Active listings and their coverage by listing type (jobs, businesses, ...)."""
+    return [
+        {
+            "listing_type": listing_type,
+            "active": active,
+            "embedded": embedded,
+            "coverage": _ratio(embedded, active),
+        }
+        for listing_type, active, embedded in _coverage_by(session, recipe, Posting.listing_type)
     ]
 
 
@@ -125,6 +144,13 @@ class LanguageCoverage(BaseModel):
     glossed: bool
 
 
+class ListingTypeCoverage(BaseModel):
+    listing_type: str
+    active: int
+    embedded: int
+    coverage: float
+
+
 class EmbeddingReport(BaseModel):
     embedder: str
     vector_model: str
@@ -133,6 +159,9 @@ class EmbeddingReport(BaseModel):
     states: dict[str, int]
     models: list[ModelVectors]
     languages: list[LanguageCoverage]
+    listing_types: list[ListingTypeCoverage] = Field(
+        description="active listings and coverage by listing type (job, business, ...)"
+    )
     stale_lists: int
     recompute_after_days: float
 
@@ -257,6 +286,7 @@ class Operations:
                 .where(active_clause(), ListState.computed_at.is_not(None))
             )
             languages = _language_rows(session, self.recipe)
+            listing_types = _listing_type_rows(session, self.recipe)
             tasks = queue.counts(session)
             oldest = queue.oldest_queued_age_seconds(session)
             workers = _workers(session, self.settings)
@@ -275,6 +305,7 @@ class Operations:
             "models": [row.model_dump() for row in models],
             "similar_lists": {"computed": int(with_lists or 0)},
             "languages": languages,
+            "listing_types": listing_types,
             "queue": {"tasks": tasks, "oldest_queued_age_seconds": oldest},
             "workers": workers,
         }
@@ -293,6 +324,7 @@ class Operations:
                 .where(active_clause(), ListState.computed_at < stale_before)
             )
             languages = _language_rows(session, self.recipe)
+            listing_types = _listing_type_rows(session, self.recipe)
         return EmbeddingReport(
             embedder=self.recipe.embedder,
             vector_model=self.recipe.model,
@@ -301,6 +333,7 @@ class Operations:
             states=states,
             models=models,
             languages=[LanguageCoverage(**row) for row in languages],
+            listing_types=[ListingTypeCoverage(**row) for row in listing_types],
             stale_lists=int(stale or 0),
             recompute_after_days=self.settings.recompute_after_days,
         )

@@ -160,6 +160,9 @@ def test_an_operator_watches_postings_embed_retries_a_failed_task_and_sees_it_su
     expect(field_of(page, "embeddings", "queued")).to_have_text("0")
     expect(field_of(page, "embeddings", "coverage")).to_have_text("100%")
     expect(page.locator("#models-body")).to_contain_text("current")
+    job_row = page.locator("#listing-types-body tr")
+    expect(job_row).to_have_count(1)
+    expect(job_row.locator("td")).to_have_text(["job", str(POSTINGS), str(POSTINGS), "100%"])
     screenshot(page, "embeddings")
 
     open_tab(page, "Worker status")

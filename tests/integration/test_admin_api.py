@@ -204,6 +204,32 @@ def test_the_embedding_report_counts_postings_by_state_model_and_language(
     assert report["stale_lists"] == 0
 
 
+def test_the_embedding_report_and_the_status_count_each_listing_type_apart(
+    client: TestClient, settings: Settings, db: Database
+) -> None:
+    create_postings(client, 2)
+    bakery = {
+        "name": "Crust & Crumb",
+        "category": "Bakery",
+        "description": "Sourdough and rye bread baked before dawn, croissants and cakes.",
+        "address": {"street": "1 Church Lane", "city": "Northfield"},
+    }
+    assert client.post("/api/businesses", json=bakery).status_code == 201
+    before = get(client, "/api/admin/embeddings")["listing_types"]
+    run_worker(settings, db)
+
+    after = get(client, "/api/admin/embeddings")["listing_types"]
+    assert before == [
+        {"listing_type": "job", "active": 2, "embedded": 0, "coverage": 0.0},
+        {"listing_type": "business", "active": 1, "embedded": 0, "coverage": 0.0},
+    ]
+    assert after == [
+        {"listing_type": "job", "active": 2, "embedded": 2, "coverage": 1.0},
+        {"listing_type": "business", "active": 1, "embedded": 1, "coverage": 1.0},
+    ]
+    assert Service(settings, db).ops.status()["listing_types"] == after
+
+
 def test_the_queue_report_has_counts_the_oldest_age_and_sixty_minutes_of_throughput(
     client: TestClient, settings: Settings, db: Database
 ) -> None:

@@ -272,7 +272,7 @@ def test_a_free_text_finds_businesses_only(
 
 
 def test_jobsim_import_reads_a_business_csv_and_reports_bad_rows(
-    settings: Settings, db: Database, tmp_path: Path
+    settings: Settings, db: Database, client: TestClient, tmp_path: Path
 ) -> None:
     path = tmp_path / "directory.csv"
     path.write_text(
@@ -297,3 +297,6 @@ def test_jobsim_import_reads_a_business_csv_and_reports_bad_rows(
         "website": "https://crust.example.com",
     }
     assert row.tags == ["bread", "cakes"]
+    create(client)  # one job posting beside the business
+    status = CliRunner().invoke(main, ["status"], env=env)
+    assert "listing types: business 1 (0% embedded), job 1 (0% embedded)" in status.output

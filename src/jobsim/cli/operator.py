@@ -61,6 +61,14 @@ def status(context: Context, as_json: bool) -> None:
                 f"{row['vectors']} vectors" + (f" [{', '.join(marks)}]" if marks else "")
             )
     click.echo(f"similar lists: {report['similar_lists']['computed']} computed")
+    if len(report["listing_types"]) > 1:  # a board of jobs only has nothing more to say here
+        click.echo(
+            "listing types: "
+            + ", ".join(
+                f"{row['listing_type']} {row['active']} ({row['coverage']:.0%} embedded)"
+                for row in report["listing_types"]
+            )
+        )
     if report["languages"]:
         click.echo(
             "languages: "

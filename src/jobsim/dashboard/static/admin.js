@@ -389,6 +389,21 @@
       "No vectors stored yet."
     );
     replaceRows(
+      $("listing-types-body"),
+      (data.listing_types || []).map((t) =>
+        el(
+          "tr",
+          {},
+          el("td", { text: t.listing_type }),
+          el("td", { class: "num", text: plain(t.active) }),
+          el("td", { class: "num", text: plain(t.embedded) }),
+          el("td", { class: "num", text: percent(t.coverage) })
+        )
+      ),
+      4,
+      "No active listings."
+    );
+    replaceRows(
       $("languages-body"),
       (data.languages || []).map((l) =>
         el(
