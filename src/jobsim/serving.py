@@ -148,10 +148,7 @@ class SimilarReader:
         rounding; the listed rule as its SQL clause)."""
         if filters.explain:
             return None
-        with self.db.read_statement() as connection:
-            rows = connection.execute(
-                self._list_query, _list_params(posting_id, listing_type)
-            ).all()
+        rows = self.db.read_rows(self._list_query, _list_params(posting_id, listing_type))
         return self._page(posting_id, filters, rows)
 
     async def cached_page_on_loop(

@@ -46,8 +46,8 @@ def read_both(db: Database, params: dict[str, Any]) -> tuple[list[Any], list[Any
         finally:
             await reads.close()
 
-    with db.read_statement() as connection:
-        engine_rows = connection.execute(statement, params).all()
+    with db.read() as session:
+        engine_rows = session.execute(statement, params).all()
     return asyncio.run(on_loop()), engine_rows
 
 

@@ -22,7 +22,9 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    update,
 )
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from jobsim.storage import migrate
 from jobsim.storage.engine import SQLITE_BUSY_TIMEOUT_MS, Database
@@ -178,29 +180,56 @@ def test_a_non_datetime_value_is_rejected_by_the_utc_column(probe_db: Database) 
         session.execute(insert(_probe), [{"id": 1, "at": "2030-01-01"}])
 
 
-def test_a_read_statement_sees_writes_and_holds_no_transaction_open(db: Database) -> None:
+def test_a_read_sees_committed_writes_and_leaves_no_transaction_open(db: Database) -> None:
     with db.write() as session:
         session.add(Counter(name="probe", value=1))
-    with db.read_statement() as connection:
-        read = select(Counter.value).where(Counter.name == "probe")
-        assert connection.execute(read).scalar_one() == 1
-        if not db.is_sqlite:
-            # Each statement is its own transaction: no BEGIN, so the clock moves between them.
-            first = connection.execute(text("SELECT now()")).scalar_one()
-            second = connection.execute(text("SELECT now()")).scalar_one()
-            assert second > first
-            assert (
-                connection.execute(text("SELECT pg_current_xact_id_if_assigned()")).scalar() is None
-            )
+    read = select(Counter.value).where(Counter.name == bindparam("name"))
+    assert [tuple(row) for row in db.read_rows(read, {"name": "probe"})] == [(1,)]
+    if not db.is_sqlite:
+        # Its own transaction: no BEGIN, no transaction id, the clock moves between reads.
+        first, second = (db.read_rows(select(func.now()), {})[0][0] for _ in range(2))
+        assert second > first
+        xid = db.read_rows(select(func.pg_current_xact_id_if_assigned()), {})
+        assert xid[0][0] is None
     with db.write() as session:
-        assert session.execute(read).scalar_one() == 1
+        assert session.execute(read, {"name": "probe"}).scalar_one() == 1
 
 
-def test_a_write_after_a_read_statement_is_still_one_transaction(db: Database) -> None:
-    """The pooled connection a read statement used must not stay in autocommit for writers."""
-    for _ in range(3):  # every pooled connection has served a read statement
-        with db.read_statement() as connection:
-            connection.execute(select(Counter.value)).all()
+def test_a_read_does_not_wait_for_a_writer_holding_the_write_lock(db: Database) -> None:
+    with db.write() as session:
+        session.add(Counter(name="probe", value=1))
+    with db.write() as writer:
+        writer.execute(update(Counter).where(Counter.name == "probe").values(value=2))
+        # The writer's transaction is open (SQLite: BEGIN IMMEDIATE holds the write lock).
+        assert db.read_rows(select(Counter.value), {}) == [(1,)]
+    assert db.read_rows(select(Counter.value), {}) == [(2,)]
+
+
+def test_a_read_gives_the_engines_rows_and_raises_the_engines_errors(db: Database) -> None:
+    at = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    with db.write() as session:
+        session.add(Counter(name="probe", value=7))
+        session.add(Counter(name="other", value=8))
+    statement = (
+        select(Counter.name, Counter.value, bindparam("at", type_=UTCDateTime()).label("at"))
+        .where(Counter.value >= bindparam("least"))
+        .order_by(Counter.name)
+    )
+    with db.read() as session:
+        engine_rows = session.execute(statement, {"at": at, "least": 7}).all()
+    rows = db.read_rows(statement, {"at": at, "least": 7})
+    assert [tuple(row) for row in rows] == [tuple(row) for row in engine_rows]
+    assert [(row.name, row.value) for row in rows] == [("other", 8), ("probe", 7)]
+    assert rows[0].at == at and rows[0].at.utcoffset() == timedelta(0)
+    absent = Table("absent", MetaData(), Column("id", Integer))  # never created
+    with pytest.raises(OperationalError if db.is_sqlite else ProgrammingError, match="absent"):
+        db.read_rows(select(absent.c.id), {})
+
+
+def test_a_write_after_a_read_is_still_one_transaction(db: Database) -> None:
+    """The pooled connection a read used must not stay in autocommit for writers."""
+    for _ in range(3):  # every pooled connection has served a read
+        db.read_rows(select(Counter.value), {})
     with pytest.raises(RuntimeError, match="abandoned"), db.write() as session:
         session.add(Counter(name="half", value=1))
         session.flush()

@@ -5,23 +5,22 @@ hop per request (the event loop must not wait on the network), and the hop cost 
 the read (docs/performance.md, "Serving"). Here psycopg's own asyncio driver runs it on the
 loop, on connections the loop keeps (closed at shutdown).
 
-The statement is SQLAlchemy Core, compiled once for the PostgreSQL dialect; its parameters and
-columns go through their types' processors, so a row reads exactly as the engine would give it
-(UTC datetimes whatever the server's time zone). SQLite needs none of this: its reads are a
-local file, read on the loop directly.
+The statement is compiled once for the PostgreSQL dialect (jobsim.storage.compiled_reads), so
+a row reads exactly as the engine would give it (UTC datetimes whatever the server's time
+zone). SQLite needs no connection of the loop's own: its reads are a local file, read on the
+loop directly (compiled_reads.inline_rows).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import psycopg
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
 
+from jobsim.storage.compiled_reads import CompiledRead, CompiledReads
 from jobsim.storage.engine import POOL_SIZE, Database
 
 log = logging.getLogger("jobsim.storage")
@@ -30,15 +29,6 @@ log = logging.getLogger("jobsim.storage")
 class ReadUnavailable(Exception):
     """The read could not run here (the server unreachable, a connection broken twice): the
     caller answers through the synchronous engine instead, which reports it the usual way."""
-
-
-@dataclass(frozen=True)
-class _Compiled:
-    statement: Select[Any]  # held, so its id is not reused while this is cached
-    sql: str
-    defaults: dict[str, Any]
-    bind: dict[str, Callable[[Any], Any]]
-    row: Callable[[tuple[Any, ...]], Any]
 
 
 class AsyncReads:
@@ -57,7 +47,7 @@ class AsyncReads:
         self._connect: dict[str, Any] = {**connect, "autocommit": True}
         self._keep = keep
         self._idle: list[psycopg.AsyncConnection[Any]] = []
-        self._compiled: dict[int, _Compiled] = {}
+        self._compiled = CompiledReads(self.dialect)
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
@@ -69,11 +59,8 @@ class AsyncReads:
         snapshot. When a kept connection turns out broken (the server restarted), every kept
         one is dropped and the read tried once more on a new one; ReadUnavailable when that
         fails too, or when no connection can be opened."""
-        compiled = self._compile(statement)
-        values = dict(compiled.defaults)
-        values.update(params)
-        for name, process in compiled.bind.items():
-            values[name] = process(values[name])
+        compiled = self._compiled.get(statement)
+        values = compiled.parameters(params)
         reused = bool(self._idle)
         try:
             return await self._run(compiled, values)
@@ -89,13 +76,13 @@ class AsyncReads:
         except psycopg.Error as error:
             raise ReadUnavailable(str(error)) from error
 
-    async def _run(self, compiled: _Compiled, values: dict[str, Any]) -> list[Any]:
+    async def _run(self, compiled: CompiledRead, values: dict[str, Any] | list[Any]) -> list[Any]:
         connection = self._idle.pop() if self._idle else None
         if connection is None:
             connection = await psycopg.AsyncConnection.connect(**self._connect)
         try:
             cursor = await connection.execute(compiled.sql, values)
-            rows = [compiled.row(raw) for raw in await cursor.fetchall()]
+            rows = compiled.rows(cursor.description or (), await cursor.fetchall())
         except BaseException:
             await connection.close()
             raise
@@ -104,33 +91,3 @@ class AsyncReads:
         else:
             await connection.close()
         return rows
-
-    def _compile(self, statement: Select[Any]) -> _Compiled:
-        found = self._compiled.get(id(statement))
-        if found is None or found.statement is not statement:
-            found = self._compiled[id(statement)] = _compile(statement, self.dialect)
-        return found
-
-
-def _compile(statement: Select[Any], dialect: Dialect) -> _Compiled:
-    compiled = statement.compile(dialect=dialect)
-    defaults: dict[str, Any] = {}
-    bind: dict[str, Callable[[Any], Any]] = {}
-    for parameter, name in compiled.bind_names.items():
-        if not parameter.required:  # a value written into the statement (a model name)
-            defaults[name] = parameter.effective_value
-        process = parameter.type.bind_processor(dialect)
-        if process is not None:
-            bind[name] = process
-    columns = list(statement.selected_columns)
-    processors = [column.type.result_processor(dialect, None) for column in columns]
-    row_type = NamedTuple(  # type: ignore[misc]
-        "Row", [(column.key or f"column_{i}", Any) for i, column in enumerate(columns)]
-    )
-
-    def row(raw: tuple[Any, ...]) -> Any:
-        return row_type(
-            *(value if p is None else p(value) for p, value in zip(processors, raw, strict=True))
-        )
-
-    return _Compiled(statement, compiled.string, defaults, bind, row)
