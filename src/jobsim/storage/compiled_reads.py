@@ -41,7 +41,7 @@ class CompiledRead:
         self._row_type: Any = NamedTuple(  # type: ignore[misc]
             "Row", [(column.key or f"column_{i}", Any) for i, column in enumerate(self._columns)]
         )
-        self._processors: list[Callable[[Any], Any] | None] | None = None
+        self._processors: list[tuple[int, Callable[[Any], Any]]] | None = None
 
     def parameters(self, params: dict[str, Any]) -> dict[str, Any] | list[Any]:
         """`params` with the statement's own values, each through its type's processor, in
@@ -59,17 +59,22 @@ class CompiledRead:
         column's processor depends on the type the driver reports (`description`), so they
         are chosen at the first result, as the engine chooses them."""
         if self._processors is None:
-            self._processors = [
+            every = [
                 column.type.dialect_impl(self.dialect).result_processor(self.dialect, item[1])
                 for column, item in zip(self._columns, description, strict=True)
             ]
-        processors = self._processors
-        return [
-            self._row_type(
-                *(v if p is None else p(v) for p, v in zip(processors, raw, strict=True))
-            )
-            for raw in raw_rows
-        ]
+            # Only the few columns that have one are touched (datetimes, booleans).
+            self._processors = [(i, p) for i, p in enumerate(every) if p is not None]
+        make = self._row_type._make
+        if not self._processors:
+            return [make(raw) for raw in raw_rows]
+        rows = []
+        for raw in raw_rows:
+            values = list(raw)
+            for i, process in self._processors:
+                values[i] = process(values[i])
+            rows.append(make(values))
+        return rows
 
 
 class CompiledReads:
