@@ -31,7 +31,8 @@ def test_every_figure_has_one_line_with_a_verdict(result: BenchResult) -> None:
     lines = result.table.splitlines()
     assert lines[0].startswith("run: tiny")
     assert re.match(r"machine: \d+ cores, .+, \d+ GiB memory", lines[1])
-    assert "numpy" in lines[2] and "jobsim" in lines[2]
+    assert re.match(r"speed: matrix product \d+ GFLOP/s, memory [\d.]+ GB/s", lines[2])
+    assert "numpy" in lines[3] and "jobsim" in lines[3]
     rows = [line for line in lines if line.startswith("| ") and not line.startswith("| #")]
     assert [ROW.match(line).group(1) for line in rows] == FIGURES  # type: ignore[union-attr]
     passed = sum(line.endswith("| PASS |") for line in rows)

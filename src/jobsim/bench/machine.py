@@ -1,4 +1,5 @@
-"""What the benchmark ran on: cores, CPU model, memory, and the versions that matter."""
+"""What the benchmark ran on: cores, CPU model, memory, the host's speed at the start, and the
+versions that matter."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import os
 import platform
 from importlib import metadata
 
+import numpy as np
 import psutil
+
+from jobsim.bench.run import best_seconds
 
 PACKAGES = (
     "jobsim",
@@ -41,8 +45,24 @@ def describe_machine() -> list[tuple[str, str]]:
             f"{platform.system()} {platform.release()}, load average "
             f"{os.getloadavg()[0]:.1f} at start",
         ),
+        ("speed", host_speed()),
         ("versions", f"python {platform.python_version()}; " + "; ".join(_versions())),
     ]
+
+
+def host_speed() -> str:
+    """The two speeds most figures follow, measured in a second: a float32 matrix product
+    (what scoring a batch costs) and one streaming pass over memory (what a scan costs). Hosts
+    of a shared pool differ by 2-3x in both, and so do the figures' absolute times."""
+    rng = np.random.default_rng(0)
+    square = rng.standard_normal((1024, 1024), dtype=np.float32)
+    product = best_seconds(lambda: square @ square, 5)
+    flat = rng.standard_normal(2**25, dtype=np.float32)  # 128 MiB, far beyond any cache
+    stream = best_seconds(flat.max, 5)
+    return (
+        f"matrix product {2 * 1024**3 / product / 1e9:.0f} GFLOP/s, memory "
+        f"{flat.nbytes / stream / 1e9:.1f} GB/s (one pass), at start"
+    )
 
 
 def _versions() -> list[str]:
