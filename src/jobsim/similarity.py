@@ -363,8 +363,9 @@ class VectorIndex:
     def score_all(
         self, vector: FloatArray, meta: PostingMeta, config: ScoringConfig
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """(score, semantic, context) of a query against every row."""
-        return self._combine(self._semantic(vector), meta, config, None)
+        """(score, semantic, context) of a query against every row, the caller's to keep
+        (the semantic scores copied where they are the batch's prepared ones)."""
+        return self._combine(np.array(self._semantic(vector)), meta, config, None)
 
     def score_reachable(
         self, vector: FloatArray, meta: PostingMeta, config: ScoringConfig
