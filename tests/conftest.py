@@ -97,4 +97,5 @@ def settings(database_url: str) -> Settings:
         shutdown_grace_seconds=5,
         maintenance_seconds=3600,
         min_score=0.05,
+        match_min_score=0.05,
     )

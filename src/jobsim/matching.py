@@ -294,7 +294,7 @@ class TextMatcher:
             vector = vectorizer.vectors([inputs])[0]
         filters = request.filters
         meta = filters.meta(listing_type)
-        floor = self.config.min_score
+        floor = self.settings.match_min_score
         if filters.min_score is not None:
             floor = max(floor, filters.min_score)
         config = replace(self.config, min_score=floor)

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     weight_context: float = Field(0.1, ge=0, le=1)
     top_n: int = Field(10, ge=1, le=100)
     min_score: float = Field(0.3, ge=-1, le=1)
+    # Free-text matches (POST .../similar, `jobsim match`): a search phrase scores lower than a
+    # posting, in another language than the board's most of all (docs/quality.md).
+    match_min_score: float = Field(0.25, ge=-1, le=1)
     min_fresh_results: int = Field(
         3, ge=0, description="fewer valid cached results queue a recompute"
     )

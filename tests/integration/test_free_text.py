@@ -19,6 +19,7 @@ from jobsim.api.ratelimit import RequestRate
 from jobsim.cli import main
 from jobsim.matching import MatchRequest, text_inputs
 from jobsim.postings.recipe import TITLE_MAX_CHARS
+from jobsim.service import Service
 from jobsim.settings import Settings
 from jobsim.storage.engine import Database
 from jobsim.storage.models import Embedding, Posting, SimilarEntry, Task
@@ -69,7 +70,7 @@ def test_a_text_finds_the_postings_that_share_its_meaning_best_first_and_stores_
     assert scores == sorted(scores, reverse=True)
     for item in answer["data"]:
         assert item["source"] == "semantic"
-        assert item["score"] >= settings.min_score
+        assert item["score"] >= settings.match_min_score
         assert item["percentage"] == round(item["score"] * 100)
         assert item["explanation"] is None
         assert item["score"] == pytest.approx(
@@ -153,6 +154,29 @@ def test_context_options_move_the_context_part_and_filters_drop_postings(
         posting_id for posting_id, item in plain.items() if item["score"] >= floor
     }
     assert found(min_score=-1) == set(plain)  # never below the setting
+
+
+def test_a_text_match_has_its_own_minimum_score_and_the_lists_keep_theirs(
+    settings: Settings, db: Database
+) -> None:
+    # The lists' minimum between the match's scores: postings the match finds under it stay
+    # out of every cached list.
+    with open_client(settings, db) as client:
+        create_corpus(client)
+        run_worker(settings, db)
+        scores = sorted(i["score"] for i in match(client)["data"])
+    lists_floor = (scores[0] + scores[-1]) / 2
+    both = settings.model_copy(update={"min_score": lists_floor, "match_min_score": 0.05})
+    Service(both, db).admin.recompute(who="test")  # every list again, under the new minimum
+    run_worker(both, db)
+    with open_client(both, db) as client:
+        found = match(client)["data"]
+    with db.read() as session:
+        lowest_entry = session.scalar(select(func.min(SimilarEntry.score)))
+
+    assert min(i["score"] for i in found) < lists_floor <= max(i["score"] for i in found)
+    assert all(i["score"] >= 0.05 for i in found)
+    assert lowest_entry is not None and lowest_entry >= lists_floor
 
 
 def test_a_text_in_another_script_finds_postings_in_it_and_reports_its_language(
@@ -316,7 +340,7 @@ def test_jobsim_match_prints_the_matches_and_their_json(
             "JOBSIM_EMBEDDER": settings.embedder,
             "JOBSIM_VECTOR_VIEWS": settings.vector_views,
             "JOBSIM_VECTOR_EXPANSION": str(settings.vector_expansion),
-            "JOBSIM_MIN_SCORE": str(settings.min_score),
+            "JOBSIM_MATCH_MIN_SCORE": str(settings.match_min_score),
         }
     )
 
