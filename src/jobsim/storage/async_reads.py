@@ -82,7 +82,7 @@ class AsyncReads:
             connection = await psycopg.AsyncConnection.connect(**self._connect)
         try:
             cursor = await connection.execute(compiled.sql, values)
-            rows = compiled.rows(cursor.description or (), await cursor.fetchall())
+            rows = compiled.rows(lambda: cursor.description or (), await cursor.fetchall())
         except BaseException:
             await connection.close()
             raise

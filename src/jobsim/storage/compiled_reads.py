@@ -54,14 +54,17 @@ class CompiledRead:
             return values
         return [values[name] for name in self.positions]
 
-    def rows(self, description: Sequence[Any], raw_rows: Sequence[tuple[Any, ...]]) -> list[Any]:
+    def rows(
+        self, description: Callable[[], Sequence[Any]], raw_rows: Sequence[tuple[Any, ...]]
+    ) -> list[Any]:
         """The driver's rows as the engine gives them (attribute access by column key). Each
-        column's processor depends on the type the driver reports (`description`), so they
-        are chosen at the first result, as the engine chooses them."""
+        column's processor depends on the type the driver reports (`description()`, the
+        cursor's: read once, psycopg builds it anew at each access), so they are chosen at the
+        first result, as the engine chooses them."""
         if self._processors is None:
             every = [
                 column.type.dialect_impl(self.dialect).result_processor(self.dialect, item[1])
-                for column, item in zip(self._columns, description, strict=True)
+                for column, item in zip(self._columns, description(), strict=True)
             ]
             # Only the few columns that have one are touched (datetimes, booleans).
             self._processors = [(i, p) for i, p in enumerate(every) if p is not None]
@@ -102,7 +105,7 @@ def inline_rows(engine: Engine, read: CompiledRead, params: dict[str, Any]) -> S
         cursor = connection.cursor()
         try:
             cursor.execute(read.sql, values)
-            return read.rows(cursor.description, cursor.fetchall())
+            return read.rows(lambda: cursor.description, cursor.fetchall())
         finally:
             cursor.close()
     except engine.dialect.loaded_dbapi.Error as error:
