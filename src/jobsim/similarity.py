@@ -45,6 +45,8 @@ _ROUNDING_MARGIN = 1e-5
 # Past this share of the board, scoring every row costs no more than picking the reachable ones.
 _MOST_ROWS_REACHABLE = 0.5
 _FEW_EXCLUDED = 8
+# score_reachable's kept answers: a batch of 128 new postings at 20,000 rows takes about 20 MB.
+_REACHABLE_CACHE_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class PostingMeta:
 
 
 Scores = tuple[FloatArray, FloatArray, FloatArray]  # (score, semantic, context) per row
+Reachable = tuple[Scores, npt.NDArray[np.intp] | None]  # the scores, over these rows (None: all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +135,12 @@ def scan_many(matrix: StoredArray, queries: FloatArray) -> FloatArray:
     packed = nk.dots_pack(queries.astype(np.float16), dtype="f16")
     result: FloatArray = np.ascontiguousarray(np.asarray(nk.dots_packed(matrix, packed)).T)
     return result
+
+
+def _scoring_key(config: ScoringConfig, meta: PostingMeta) -> tuple[object, ...]:
+    """What of `config` a query's scores over the reachable rows depend on (hashable)."""
+    bonus = config.bonus_for(meta.listing_type)
+    return (config.weight_semantic, config.weight_context, config.min_score, bonus)
 
 
 class _Codes:
@@ -180,9 +189,10 @@ class VectorIndex:
         self._version = 0
         self._prepared: dict[bytes, FloatArray] = {}
         self._prepared_version = -1
-        self._last_scores: (
-            tuple[tuple[object, ...], tuple[Scores, npt.NDArray[np.intp] | None]] | None
-        ) = None
+        # score_reachable's answers, kept until the vectors or metadata change (see there).
+        self._reachable_scores: dict[tuple[object, ...], Reachable] = {}
+        self._reachable_bytes = 0
+        self._reachable_version = -1
         self._strings = _Codes()
         self._types = _Codes()
 
@@ -369,25 +379,44 @@ class VectorIndex:
 
     def score_reachable(
         self, vector: FloatArray, meta: PostingMeta, config: ScoringConfig
-    ) -> tuple[Scores, npt.NDArray[np.intp] | None]:
+    ) -> Reachable:
         """(score, semantic, context) over the rows that can reach config.min_score, and those
         rows (None: every row, in order). A row's context bonus adds at most the largest
         `meta` can give, so a row whose semantic score falls short even with it can be in
         neither `meta`'s list nor list `meta` enters; scoring only the rest saves most of the
         work per query on a large board (the scores are the same, bit for bit).
 
-        The last answer is kept: a new posting's own list and the lists it enters ask for the
-        same scores one after the other."""
-        key = (vector.tobytes(), meta, config, self._version)
-        if self._last_scores is not None and self._last_scores[0] == key:
-            return self._last_scores[1]
+        The answers for a prepared batch's postings are kept (up to _REACHABLE_CACHE_BYTES of
+        arrays) until the next batch or a change of vectors or metadata: the worker asks for
+        every new posting's own list, then for the lists each enters, the same scores twice."""
+        raw = vector.tobytes()
+        key = (raw, meta, *_scoring_key(config, meta), self._version)
+        if self._reachable_version != self._version:
+            self._forget_reachable()
+        found = self._reachable_scores.get(key)
+        if found is not None:
+            return found
         semantic = self._semantic(vector)
         rows = self._reachable(semantic, meta, config)
         scores = self._combine(semantic if rows is None else semantic[rows], meta, config, rows)
         for array in scores:
             array.setflags(write=False)
-        self._last_scores = (key, (scores, rows))
+        if raw in self._prepared:  # a batch's posting (its scores were prepared: still current)
+            self._remember_reachable(key, (scores, rows))
         return scores, rows
+
+    def _remember_reachable(self, key: tuple[object, ...], answer: Reachable) -> None:
+        size = sum(array.nbytes for array in answer[0])
+        size += 0 if answer[1] is None else answer[1].nbytes
+        if self._reachable_bytes + size > _REACHABLE_CACHE_BYTES:
+            self._forget_reachable()  # start again: the newest answers are the likeliest asked
+        self._reachable_scores[key] = answer
+        self._reachable_bytes += size
+
+    def _forget_reachable(self) -> None:
+        self._reachable_scores = {}
+        self._reachable_bytes = 0
+        self._reachable_version = self._version
 
     def _semantic(self, vector: FloatArray) -> FloatArray:
         """The query's cosine with every row: from the batch's prepared product, or a scan."""
@@ -433,6 +462,7 @@ class VectorIndex:
         and a matrix product runs at the processor's speed, not the memory's."""
         positions = [self.positions[p] for p in posting_ids if p in self.positions]
         self._prepared = {}
+        self._forget_reachable()  # a new batch: the last one's scores are not asked again
         if not positions:
             return
         queries = self._matrix[positions].astype(np.float32, copy=False)

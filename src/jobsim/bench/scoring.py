@@ -114,9 +114,10 @@ def _own_top10_ms(index: VectorIndex) -> float:
 
 
 def _new_batch_ms(index: VectorIndex, batch: int) -> float:
-    """What the worker's list engine asks the index for a batch of new postings: their
-    neighbour expansion (the default's, jobsim.expansion) before they are stored, one prepared
-    matrix product, then each posting's own top-10 and the lists it enters."""
+    """What the worker's list engine asks the index for a batch of new postings, in its order:
+    their neighbour expansion (the default's, jobsim.expansion) before they are stored, one
+    prepared matrix product, every posting's own top-10, then the lists each enters
+    (SimilarityEngine.postings_embedded)."""
     config = ScoringConfig()
     now = datetime.now(UTC)
     ids = [f"p{i}" for i in range(len(index) - batch, len(index))]
@@ -130,6 +131,7 @@ def _new_batch_ms(index: VectorIndex, batch: int) -> float:
             index.top_n(
                 index.vector(posting_id), index.meta(posting_id), config, now, exclude=[posting_id]
             )
+        for posting_id in ids:
             index.lists_it_enters(posting_id, config, now)
 
     return best_seconds(one_batch, 3) * 1000
