@@ -196,16 +196,15 @@ def best_matches(
     config: ScoringConfig,
     now: datetime,
     *,
-    kind: str,
     filters: MatchFilters,
     limit: int,
 ) -> list[Match]:
-    """The best listed rows of one listing type for a query, after the reader's filters."""
+    """The best listed rows of `meta`'s listing type for a query, after the reader's filters
+    (the rule of a list, VectorIndex.allowed, then the filters)."""
     if index.size == 0:
         return []
     (score, semantic, context), rows = index.score_reachable(vector, meta, config)
-    allowed = index.candidates(now, rows) & index.of_type(kind, rows)
-    allowed &= score >= config.min_score
+    allowed = index.allowed(score, meta, config, now, rows=rows)
     kept = index.filtered(
         remote_only=filters.remote_only,
         city=(filters.city or "") if filters.same_city else None,
@@ -310,7 +309,6 @@ class TextMatcher:
                 meta,
                 config,
                 now,
-                kind=listing_type,
                 filters=filters,
                 limit=request.limit + _EXTRA_CANDIDATES,
             )
