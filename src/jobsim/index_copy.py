@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import literal_column, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
 from jobsim.postings.listed import is_active
@@ -61,6 +61,12 @@ def stored_vectors(
         query = query.where(Embedding.seq > after_seq)
     for posting_id, raw, posting in session.execute(query):  # noqa: UP028 (rows to tuples)
         yield posting_id, raw, posting
+
+
+def stored_count(session: Session, model: str) -> int:
+    """How many vectors of `model` are stored."""
+    query = select(func.count()).select_from(Embedding).where(Embedding.model == model)
+    return int(session.scalar(query) or 0)
 
 
 def changed_postings(
@@ -111,6 +117,8 @@ class IndexCopy:
         current = current_seq(session)  # read first: a vector committed later is read next time
         after = self.last_seq if self.loaded else None
         new: list[str] = []
+        if after is None:
+            self.index.reserve(len(self.index) + stored_count(session, self.model))
         if after is None or current > after:
             for posting_id, raw, posting in stored_vectors(session, self.model, after):
                 if posting_id not in self.index:

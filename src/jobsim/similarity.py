@@ -240,9 +240,20 @@ class VectorIndex:
         self.positions[posting_id] = position
         return position
 
+    def reserve(self, rows: int) -> None:
+        """Room for `rows` rows and as many again: a load that knows its size allocates once
+        instead of doubling its way there (each doubling holds the old matrix and the new one
+        at once), and the rows added after it grow into the room. Rows not yet written take
+        address space, not memory (see _grow)."""
+        if rows > len(self._matrix):
+            self._grow(2 * rows)
+
     def _grow(self, capacity: int) -> None:
         def grown(array: np.ndarray, fill: object) -> np.ndarray:
-            bigger = np.full((capacity, *array.shape[1:]), fill, dtype=array.dtype)
+            # Zeros come from the allocator untouched: rows not yet used take no memory.
+            bigger = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
+            if fill:
+                bigger.fill(fill)
             bigger[: len(array)] = array
             return bigger
 

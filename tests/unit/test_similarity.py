@@ -226,6 +226,27 @@ def test_the_index_grows_beyond_its_initial_capacity_without_losing_rows() -> No
     assert context.tolist() == pytest.approx([0.25 + (0.2 if i % 2 else 0.0) for i in range(7)])
 
 
+def test_reserving_room_changes_no_row_and_no_answer() -> None:
+    def board(reserve: int) -> VectorIndex:
+        index = VectorIndex(dims=2, capacity=2)
+        index.upsert("a", unit(1, 0), PostingMeta(city="Berlin", listed=True))
+        index.set_list_state("a", 10, 0.999)
+        index.reserve(reserve)
+        index.upsert("b", unit(1, 0.1), PostingMeta(listed=True))
+        return index
+
+    reserved, grown = board(1_000), board(0)
+    assert reserved.vector("a") == pytest.approx(unit(1, 0))
+    assert [reserved.list_count(p) for p in "ab"] == [grown.list_count(p) for p in "ab"] == [10, 0]
+    berlin = PostingMeta(city="Berlin")
+    assert reserved.context_scores(berlin).tolist() == grown.context_scores(berlin).tolist()
+    config = ScoringConfig(weight_semantic=1.0, weight_context=0.0, top_n=10, min_score=0.3)
+    # "b" has no list yet, so "a" enters it; "a"'s list is full above b's score.
+    assert reserved.lists_it_enters("a", config, NOW) == grown.lists_it_enters("a", config, NOW)
+    assert [owner for owner, _ in reserved.lists_it_enters("a", config, NOW)] == ["b"]
+    assert reserved.lists_it_enters("b", config, NOW) == []
+
+
 # --- reverse insertion ---------------------------------------------------------------------
 
 
