@@ -61,10 +61,13 @@ def lock_hold_s(inputs: Inputs, postings: int, exact: bool) -> float:
 
 
 def memory_gb(postings: int, exact: bool) -> float:
-    # HNSW: the index's float16 matrix (lists are rescored exactly from it), the graph's own
-    # float16 copy, and the graph's links.
+    """Per worker: the base, the index (figure 6a's 1.2 x its vectors) and, for the exact scan,
+    the batch's scores against every row (VectorIndex.prepare: a float32 per row and posting).
+    HNSW: the index's float16 matrix (lists are rescored exactly from it), the graph's own
+    float16 copy and its links; it prepares no scores."""
     vector_bytes = DIMS * 4 if exact else DIMS * 2 + DIMS * 2 + GRAPH_LINK_BYTES
-    return (BASE_MB * 2**20 + 1.2 * postings * vector_bytes) / 2**30
+    batch_scores = BATCH * postings * 4 if exact else 0
+    return (BASE_MB * 2**20 + 1.2 * postings * vector_bytes + batch_scores) / 2**30
 
 
 def simulate(inputs: Inputs, workers: int, postings: int, exact: bool, seed: int) -> Outcome:
