@@ -12,7 +12,7 @@ import numpy as np
 from jobsim.bench.config import FULL
 from jobsim.bench.run import BenchRun, best_seconds
 from jobsim.bench.table import Figure
-from jobsim.bench.vectors import synthetic
+from jobsim.bench.vectors import list_floors, synthetic
 from jobsim.expansion import expand
 from jobsim.postings.schema import EXPERIENCE_LEVELS
 from jobsim.settings import Settings
@@ -21,7 +21,6 @@ from jobsim.similarity import FloatArray, PostingMeta, ScoringConfig, VectorInde
 CATEGORIES = [f"category {i}" for i in range(30)]
 CITIES = [f"city {i}" for i in range(50)]
 QUERIES = 20
-SAMPLE = 1_000
 
 
 def memory_bandwidth(matrix: FloatArray) -> float:
@@ -47,20 +46,6 @@ def build_index(vectors: FloatArray, rng: np.random.Generator | None = None) -> 
         index.upsert(f"p{i}", vector, meta)
         index.set_list_state(f"p{i}", 10, float(floors[i]))
     return index
-
-
-def list_floors(vectors: FloatArray, rng: np.random.Generator) -> FloatArray:
-    """Each row's list floor, estimated without scoring every pair: the best semantic match in
-    a sample of SAMPLE rows ranks about n / SAMPLE-th among all n, a little below a true
-    top-10's floor (so no fewer lists take a new posting than on a real board)."""
-    sample = vectors[rng.integers(0, len(vectors), min(SAMPLE, len(vectors)))]
-    best = np.empty(len(vectors), dtype=np.float32)
-    for start in range(0, len(vectors), 20_000):
-        scores = vectors[start : start + 20_000] @ sample.T
-        scores[scores > 0.9999] = -1.0  # a row's own vector in the sample
-        best[start : start + 20_000] = scores.max(axis=1)
-    floors: FloatArray = (0.9 * best + 0.1 * 0.5).astype(np.float32)
-    return floors
 
 
 def scoring_figures(run: BenchRun) -> list[Figure]:

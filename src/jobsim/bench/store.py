@@ -2,8 +2,9 @@
 cached similar lists: the steady state of a large board, without embedding each posting.
 
 The postings are the generator's (realistic titles, descriptions and metadata); the vectors
-are given (synthetic ones at these sizes); each list holds its posting's ten nearest rows of
-the same occupation group, as the worker would have written them.
+are given (synthetic ones at these sizes). Each list holds ten rows and, as its lowest score,
+about what the posting's real top-10 would hold (jobsim.bench.vectors.list_floors): a worker
+that then embeds new postings puts each into as many lists as it would on a real board.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from sqlalchemy import insert
 
 from jobsim.bench.postings import generate_postings
+from jobsim.bench.vectors import list_floors
 from jobsim.index_copy import SYNC_COUNTER, vector_to_bytes
 from jobsim.similarity import FloatArray
 from jobsim.storage.engine import Database
@@ -78,14 +80,16 @@ def populate(
             session.execute(insert(Posting), postings)
             session.execute(insert(Embedding), embeddings)
     if with_lists:
-        _write_lists(db, ids, stamp)
+        rng = np.random.default_rng(seed)
+        _write_lists(db, ids, list_floors(vectors, rng), stamp, rng)
     return ids
 
 
-def _write_lists(db: Database, ids: list[str], stamp: object) -> None:
+def _write_lists(
+    db: Database, ids: list[str], floors: FloatArray, stamp: object, rng: np.random.Generator
+) -> None:
     """Each posting's list: ten other postings near it in id order (a stand-in for its
-    nearest neighbours: serving reads the rows, never the vectors)."""
-    rng = np.random.default_rng(len(ids))
+    nearest neighbours: serving reads the rows, never the vectors), scored from its floor up."""
     n = len(ids)
     for start in range(0, n, CHUNK):
         rows = []
@@ -94,7 +98,7 @@ def _write_lists(db: Database, ids: list[str], stamp: object) -> None:
                 np.arange(1, min(n, 200)), size=min(LIST_SIZE, n - 1), replace=False
             )
             for rank, offset in enumerate(offsets):
-                score = 0.9 - 0.02 * rank
+                score = float(floors[i]) + 0.005 * (LIST_SIZE - 1 - rank)
                 rows.append(
                     {
                         "posting_id": ids[i],
@@ -106,7 +110,7 @@ def _write_lists(db: Database, ids: list[str], stamp: object) -> None:
                     }
                 )
         states = [
-            {"posting_id": ids[i], "count": LIST_SIZE, "floor": 0.5, "seq": 1}
+            {"posting_id": ids[i], "count": LIST_SIZE, "floor": float(floors[i]), "seq": 1}
             for i in range(start, min(n, start + CHUNK))
         ]
         with db.write() as session:
