@@ -37,8 +37,9 @@ from jobsim.evaluation import precision_at_k
 from jobsim.expansion import expand
 from jobsim.glossary import find_glossary
 from jobsim.lexical import lexical_vector
+from jobsim.row_facts import PostingMeta
 from jobsim.settings import Settings
-from jobsim.similarity import PostingMeta, VectorIndex
+from jobsim.similarity import VectorIndex
 from jobsim.vector_recipe import VectorRecipe, Views
 from jobsim.vectorizer import view_weights
 

@@ -39,8 +39,9 @@ from jobsim.matching import text_inputs
 from jobsim.postings.recipe import PostingInputs
 from jobsim.postings.schema import PostingIn
 from jobsim.postings.writer import new_posting
+from jobsim.row_facts import PostingMeta
 from jobsim.settings import Settings
-from jobsim.similarity import FloatArray, PostingMeta, ScoringConfig, VectorIndex
+from jobsim.similarity import FloatArray, ScoringConfig, VectorIndex
 from jobsim.vector_recipe import VectorRecipe
 from jobsim.vectorizer import PostingVectorizer
 

@@ -14,11 +14,11 @@ import numpy as np
 import numpy.typing as npt
 from usearch.index import Index
 
+from jobsim.row_facts import PostingMeta
 from jobsim.similarity import (
     FloatArray,
     IndexStorage,
     Match,
-    PostingMeta,
     ScoringConfig,
     VectorIndex,
 )
@@ -168,7 +168,7 @@ class HnswVectorIndex(VectorIndex):
     def _open_lists(self, meta: PostingMeta, config: ScoringConfig, now: datetime) -> IntArray:
         """Listed rows of `meta`'s type whose list is not full."""
         n = self.size
-        takes = (self._list_count[:n] < config.top_n) & self.candidates(now)
+        takes = (self.facts.list_count[:n] < config.top_n) & self.candidates(now)
         rows = np.flatnonzero(takes)
         return rows[self.of_type(meta.listing_type, rows)]
 

@@ -30,9 +30,9 @@ from sqlalchemy.orm import Session
 from jobsim.context_bonus import JOB_BONUS, ContextBonus
 from jobsim.index_copy import meta_of, vector_from_bytes
 from jobsim.lexical import normalise
+from jobsim.row_facts import PostingMeta
 from jobsim.similarity import (
     FloatArray,
-    PostingMeta,
     ScoringConfig,
     VectorIndex,
 )

@@ -19,7 +19,8 @@ from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
 from jobsim.postings.listed import is_active
-from jobsim.similarity import FloatArray, PostingMeta, VectorIndex
+from jobsim.row_facts import PostingMeta
+from jobsim.similarity import FloatArray, VectorIndex
 from jobsim.storage.dialect import in_lists
 from jobsim.storage.models import Counter, Embedding, Posting
 

@@ -64,13 +64,13 @@ from jobsim.listing_types import scoring_config
 from jobsim.postings.listed import is_listed
 from jobsim.postings.recipe import TITLE_MAX_CHARS, PostingInputs
 from jobsim.postings.schema import ExperienceLevel
+from jobsim.row_facts import PostingMeta
 from jobsim.serving import SimilarItem, same_value
 from jobsim.settings import Settings
 from jobsim.similarity import (
     FloatArray,
     IndexStorage,
     Match,
-    PostingMeta,
     ScoringConfig,
     VectorIndex,
 )

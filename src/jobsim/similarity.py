@@ -1,9 +1,10 @@
 """The in-memory vector index and the score: w_sem * cosine + w_ctx * context bonus.
 
 Every worker process holds one VectorIndex: a matrix of unit vectors for the current model
-(float32, or float16 for half the memory) plus small metadata arrays (experience level,
-category, city, remote, company, listed), so scoring a posting against all others is one
-matrix-vector product and a few vector ops. Scores are float32 whatever the storage.
+(float32, or float16 for half the memory) plus each row's facts as small arrays (category,
+place, level, listed, listing type, its list's state: jobsim.row_facts), so scoring a posting
+against all others is one matrix-vector product and a few vector ops. Scores are float32
+whatever the storage.
 """
 
 from __future__ import annotations
@@ -17,29 +18,14 @@ import numkong as nk
 import numpy as np
 import numpy.typing as npt
 
-from jobsim.context_bonus import (
-    FLAG_CODES,
-    JOB_BONUS,
-    LEVEL_INDEX,
-    NEAR,
-    SAME_CATEGORY,
-    SAME_PLACE,
-    SAME_REGION,
-    ContextBonus,
-    context_table,
-    flag_tables,
-    level_table,
-)
-from jobsim.postings.listed import is_unexpired
+from jobsim.context_bonus import JOB_BONUS, ContextBonus, context_table
+from jobsim.row_facts import PostingMeta, RowFacts, Rows, grown
 from jobsim.settings import Settings
 
 FloatArray = npt.NDArray[np.float32]
 StoredArray = npt.NDArray[np.floating[Any]]  # float32 or float16, as the index stores them
-Rows = slice | npt.NDArray[np.intp]  # all rows (a slice) or some, by position
 IndexStorage = Literal["float32", "float16"]
 IndexSearch = Literal["exact", "hnsw"]
-_NO_EXPIRY = np.inf
-_UNSEEN = int(np.iinfo(np.int32).max)  # a code no row holds: codes count up from 0
 # Scores are float32 sums: a row whose semantic score is this close below the bar is kept.
 _ROUNDING_MARGIN = 1e-5
 # Past this share of the board, scoring every row costs no more than picking the reachable ones.
@@ -79,24 +65,6 @@ class ScoringConfig:
 
     def bonus_for(self, listing_type: str) -> ContextBonus:
         return self.bonuses.get(listing_type, JOB_BONUS)
-
-
-@dataclass(frozen=True)
-class PostingMeta:
-    """What the context bonus and the listed filter need to know about a posting."""
-
-    category: str | None = None
-    city: str | None = None
-    region: str | None = None
-    remote: bool = False
-    experience_level: str | None = None
-    company: str | None = None
-    listed: bool = True  # active and not deleted (jobsim.postings.listed.is_active)
-    expires_at: datetime | None = None
-    listing_type: str = "job"  # lists never mix listing types
-
-    def listed_at(self, now: datetime) -> bool:
-        return self.listed and is_unexpired(self.expires_at, now)
 
 
 Scores = tuple[FloatArray, FloatArray, FloatArray]  # (score, semantic, context) per row
@@ -143,26 +111,6 @@ def _scoring_key(config: ScoringConfig, meta: PostingMeta) -> tuple[object, ...]
     return (config.weight_semantic, config.weight_context, config.min_score, bonus)
 
 
-class _Codes:
-    """Interns strings as small ints so equality tests run on numpy arrays."""
-
-    def __init__(self) -> None:
-        self._codes: dict[str, int] = {}
-
-    def code(self, value: str | None) -> int:
-        if not value:
-            return -1
-        key = value.strip().casefold()
-        return self._codes.setdefault(key, len(self._codes))
-
-    def lookup(self, value: str | None) -> int:
-        """The code of a string a row holds; a string no row holds gets one that matches no
-        row, and is not kept (queries must not grow the table)."""
-        if not value:
-            return -1
-        return self._codes.get(value.strip().casefold(), _UNSEEN)
-
-
 class VectorIndex:
     def __init__(
         self, dims: int, capacity: int = 1024, *, storage: IndexStorage = "float32"
@@ -172,19 +120,7 @@ class VectorIndex:
         self.ids: list[str] = []
         self.positions: dict[str, int] = {}
         self._matrix: StoredArray = np.zeros((capacity, dims), dtype=np.dtype(storage))
-        self._level = np.full(capacity, -1, dtype=np.int8)
-        self._category = np.full(capacity, -1, dtype=np.int32)
-        self._city = np.full(capacity, -1, dtype=np.int32)
-        self._region = np.full(capacity, -1, dtype=np.int32)
-        self._company = np.full(capacity, -1, dtype=np.int32)
-        self._remote = np.zeros(capacity, dtype=bool)
-        self._listed = np.zeros(capacity, dtype=bool)
-        self._expires = np.full(capacity, _NO_EXPIRY, dtype=np.float64)
-        # Each row's cached list: its size and its lowest score (-inf while not full).
-        self._list_count = np.zeros(capacity, dtype=np.int32)
-        self._list_floor = np.full(capacity, -np.inf, dtype=np.float32)
-        self._type = np.full(capacity, -1, dtype=np.int16)
-        self._metas: list[PostingMeta] = []
+        self.facts = RowFacts(capacity)
         # Bumped by every vector or metadata write: scores computed before it are stale.
         self._version = 0
         self._prepared: dict[bytes, FloatArray] = {}
@@ -193,8 +129,6 @@ class VectorIndex:
         self._reachable_scores: dict[tuple[object, ...], Reachable] = {}
         self._reachable_bytes = 0
         self._reachable_version = -1
-        self._strings = _Codes()
-        self._types = _Codes()
 
     def __len__(self) -> int:
         return self.size
@@ -221,13 +155,13 @@ class VectorIndex:
         if position is None:
             position = self._append(posting_id)
         self._matrix[position] = vector
-        self._write_meta(position, meta)
+        self.facts.write(position, meta)
         self._version += 1
 
     def set_meta(self, posting_id: str, meta: PostingMeta) -> None:
         position = self.positions.get(posting_id)
         if position is not None:
-            self._write_meta(position, meta)
+            self.facts.write(position, meta)
             self._version += 1
 
     def _append(self, posting_id: str) -> int:
@@ -236,7 +170,6 @@ class VectorIndex:
         position = self.size
         self.size += 1
         self.ids.append(posting_id)
-        self._metas.append(PostingMeta())
         self.positions[posting_id] = position
         return position
 
@@ -249,52 +182,21 @@ class VectorIndex:
             self._grow(2 * rows)
 
     def _grow(self, capacity: int) -> None:
-        def grown(array: np.ndarray, fill: object) -> np.ndarray:
-            # Zeros come from the allocator untouched: rows not yet used take no memory.
-            bigger = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
-            if fill:
-                bigger.fill(fill)
-            bigger[: len(array)] = array
-            return bigger
-
-        self._matrix = grown(self._matrix, 0.0)
-        self._level = grown(self._level, -1)
-        self._category = grown(self._category, -1)
-        self._city = grown(self._city, -1)
-        self._region = grown(self._region, -1)
-        self._company = grown(self._company, -1)
-        self._remote = grown(self._remote, False)
-        self._listed = grown(self._listed, False)
-        self._expires = grown(self._expires, _NO_EXPIRY)
-        self._list_count = grown(self._list_count, 0)
-        self._list_floor = grown(self._list_floor, -np.inf)
-        self._type = grown(self._type, -1)
+        self._matrix = grown(self._matrix, capacity, 0.0)
+        self.facts.grow(capacity)
 
     def meta(self, posting_id: str) -> PostingMeta:
-        return self._metas[self.positions[posting_id]]
+        return self.facts.metas[self.positions[posting_id]]
 
     def list_count(self, posting_id: str) -> int:
         """How many entries the posting's cached list holds (0 for a row the index lacks)."""
         position = self.positions.get(posting_id)
-        return 0 if position is None else int(self._list_count[position])
+        return 0 if position is None else int(self.facts.list_count[position])
 
     def set_list_state(self, posting_id: str, count: int, floor: float | None) -> None:
         position = self.positions.get(posting_id)
         if position is not None:
-            self._list_count[position] = count
-            self._list_floor[position] = -np.inf if floor is None else floor
-
-    def _write_meta(self, position: int, meta: PostingMeta) -> None:
-        self._metas[position] = meta
-        self._level[position] = LEVEL_INDEX.get(meta.experience_level or "", -1)
-        self._category[position] = self._strings.code(meta.category)
-        self._city[position] = self._strings.code(meta.city)
-        self._region[position] = self._strings.code(meta.region)
-        self._company[position] = self._strings.code(meta.company)
-        self._remote[position] = meta.remote
-        self._listed[position] = meta.listed
-        self._expires[position] = meta.expires_at.timestamp() if meta.expires_at else _NO_EXPIRY
-        self._type[position] = self._types.code(meta.listing_type)
+            self.facts.set_list_state(position, count, floor)
 
     # --- scoring ---------------------------------------------------------------------------
 
@@ -302,17 +204,12 @@ class VectorIndex:
         return slice(0, self.size) if rows is None else rows
 
     def candidates(self, now: datetime, rows: Rows | None = None) -> npt.NDArray[np.bool_]:
-        """Rows that may appear in a list right now: the listed rule (jobsim.postings.listed)
-        over the index's arrays (over every row, or over `rows`)."""
-        r = self._rows(rows)
-        result: npt.NDArray[np.bool_] = self._listed[r] & (self._expires[r] > now.timestamp())
-        return result
+        """Rows that may appear in a list right now (every row, or `rows`)."""
+        return self.facts.candidates(now, self._rows(rows))
 
     def of_type(self, listing_type: str, rows: Rows | None = None) -> npt.NDArray[np.bool_]:
-        """Rows of this listing type."""
-        r = self._rows(rows)
-        same: npt.NDArray[np.bool_] = self._type[r] == self._types.lookup(listing_type)
-        return same
+        """Rows of this listing type (every row, or `rows`)."""
+        return self.facts.of_type(listing_type, self._rows(rows))
 
     def filtered(
         self,
@@ -322,64 +219,21 @@ class VectorIndex:
         exclude_company: str | None = None,
     ) -> npt.NDArray[np.bool_]:
         """Rows a reader's filters keep: remote only, in one city, not one company's."""
-        n = self.size
-        kept = np.ones(n, dtype=bool)
-        if remote_only:
-            kept &= self._remote[:n]
-        if city is not None:
-            kept &= self._city[:n] == self._strings.lookup(city)
-        if exclude_company:
-            kept &= self._company[:n] != self._strings.lookup(exclude_company)
-        return kept
+        return self.facts.filtered(
+            self.size, remote_only=remote_only, city=city, exclude_company=exclude_company
+        )
 
     def context_parts(
         self, meta: PostingMeta, bonus: ContextBonus = JOB_BONUS, rows: Rows | None = None
     ) -> dict[str, FloatArray]:
-        """The parts of `meta`'s context bonus against every row (or `rows`): experience
-        level, category and location (city, remote, region), each under `bonus`'s weights."""
-        r = self._rows(rows)
-        flags = self._context_flags(meta, r)
-        category, location = flag_tables(bonus)
-        return {
-            "experience_level": level_table(meta.experience_level, bonus).take(self._level[r] + 1),
-            "category": category.take(flags),
-            "location": location.take(flags),
-        }
+        """The parts of `meta`'s context bonus against every row (or `rows`)."""
+        return self.facts.context_parts(meta, bonus, self._rows(rows))
 
     def context_scores(
         self, meta: PostingMeta, bonus: ContextBonus = JOB_BONUS, rows: Rows | None = None
     ) -> FloatArray:
-        """The context bonus of `meta` against every row (or `rows`), in [0, 1]: the sum of
-        its parts (context_parts), read from a table by each row's level and flags: one
-        gather instead of a float array per part."""
-        r = self._rows(rows)
-        code = (self._level[r] + 1).astype(np.uint8) * np.uint8(FLAG_CODES)
-        code |= self._context_flags(meta, r)
-        scores: FloatArray = context_table(meta.experience_level, bonus).take(code)
-        return scores
-
-    def _context_flags(self, meta: PostingMeta, r: Rows) -> npt.NDArray[np.uint8]:
-        """Each row's context facts against `meta`, as bits (jobsim.context_bonus): same
-        category; same place (same city, or both remote); near (either city unknown, or
-        either side remote); same region."""
-        cities, remotes = self._city[r], self._remote[r]
-        flags = np.zeros(len(cities), dtype=np.uint8)
-        category = self._strings.lookup(meta.category)
-        if category >= 0:
-            flags |= (self._category[r] == category).view(np.uint8) * np.uint8(SAME_CATEGORY)
-        city = self._strings.lookup(meta.city)
-        same_place = remotes if meta.remote else np.zeros(len(cities), dtype=bool)
-        if city >= 0:
-            same_place = same_place | (cities == city)
-        flags |= same_place.view(np.uint8) * np.uint8(SAME_PLACE)
-        if city < 0 or meta.remote:
-            flags |= np.uint8(NEAR)
-        else:
-            flags |= ((cities < 0) | remotes).view(np.uint8) * np.uint8(NEAR)
-        region = self._strings.lookup(meta.region)
-        if region >= 0:
-            flags |= (self._region[r] == region).view(np.uint8) * np.uint8(SAME_REGION)
-        return flags
+        """The context bonus of `meta` against every row (or `rows`), in [0, 1]."""
+        return self.facts.context_scores(meta, bonus, self._rows(rows))
 
     def score_all(
         self, vector: FloatArray, meta: PostingMeta, config: ScoringConfig
@@ -567,7 +421,8 @@ class VectorIndex:
         score, semantic, context = scores
         r = self._rows(rows)
         allowed = self.allowed(score, self.meta(posting_id), config, now, [posting_id], rows)
-        enters = allowed & ((self._list_count[r] < config.top_n) | (score > self._list_floor[r]))
+        facts = self.facts
+        enters = allowed & ((facts.list_count[r] < config.top_n) | (score > facts.list_floor[r]))
         picked = np.flatnonzero(enters)
         positions = picked if rows is None else rows[picked]
         return [

@@ -15,9 +15,10 @@ from fastapi.testclient import TestClient
 
 from jobsim.api.app import create_app
 from jobsim.explain import Explainer, context_parts, same_fields, shared_title_terms
+from jobsim.row_facts import PostingMeta
 from jobsim.service import Service
 from jobsim.settings import Settings
-from jobsim.similarity import PostingMeta, ScoringConfig, VectorIndex
+from jobsim.similarity import ScoringConfig, VectorIndex
 from jobsim.storage.engine import Database
 from jobsim.vector_recipe import Views
 from tests.integration.test_api import CORPUS, create, ids, run_worker

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from jobsim.expansion import expand
+from jobsim.row_facts import PostingMeta
 from jobsim.settings import Settings
-from jobsim.similarity import PostingMeta, VectorIndex
+from jobsim.similarity import VectorIndex
 from jobsim.vector_recipe import VectorRecipe, vector_model_name
 
 

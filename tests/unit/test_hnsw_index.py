@@ -11,7 +11,8 @@ import pytest
 
 from jobsim.ann import HnswVectorIndex, vector_index
 from jobsim.bench.vectors import anchors_for, synthetic
-from jobsim.similarity import IndexStorage, PostingMeta, ScoringConfig, VectorIndex
+from jobsim.row_facts import PostingMeta
+from jobsim.similarity import IndexStorage, ScoringConfig, VectorIndex
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 CONFIG = ScoringConfig(min_score=0.3)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from jobsim.bench.vectors import anchors_for, synthetic
+from jobsim.row_facts import PostingMeta
 from jobsim.similarity import (
     IndexStorage,
-    PostingMeta,
     ScoringConfig,
     VectorIndex,
     scan,

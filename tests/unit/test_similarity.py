@@ -10,7 +10,8 @@ import pytest
 
 from jobsim.context_bonus import JOB_BONUS, ContextBonus
 from jobsim.postings.schema import EXPERIENCE_LEVELS
-from jobsim.similarity import PostingMeta, ScoringConfig, VectorIndex
+from jobsim.row_facts import PostingMeta
+from jobsim.similarity import ScoringConfig, VectorIndex
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -303,11 +304,11 @@ def test_a_query_for_a_city_no_posting_has_matches_none_and_leaves_the_codes_alo
     index = VectorIndex(2)
     index.upsert("berlin", unit(1, 0), PostingMeta(city="Berlin", company="Acme"))
     index.upsert("remote", with_cosine(0.5), PostingMeta(remote=True, company="Other"))
-    codes_before = len(index._strings._codes)
+    codes_before = len(index.facts._strings._codes)
 
     nowhere = index.context_scores(PostingMeta(city="Atlantis", category="Unheard of"))
 
-    assert len(index._strings._codes) == codes_before
+    assert len(index.facts._strings._codes) == codes_before
     assert list(index.filtered(city="Atlantis")) == [False, False]
     assert list(index.filtered(city="berlin ")) == [True, False]
     assert list(index.filtered(remote_only=True)) == [False, True]

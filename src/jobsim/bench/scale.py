@@ -15,7 +15,8 @@ from jobsim.bench.config import FULL
 from jobsim.bench.run import BenchRun
 from jobsim.bench.table import Figure
 from jobsim.bench.vectors import synthetic
-from jobsim.similarity import FloatArray, Match, PostingMeta, ScoringConfig, VectorIndex
+from jobsim.row_facts import PostingMeta
+from jobsim.similarity import FloatArray, Match, ScoringConfig, VectorIndex
 
 EXACT_MS = 50.0
 RECALL = 0.98

@@ -15,8 +15,9 @@ from jobsim.bench.table import Figure
 from jobsim.bench.vectors import list_floors, synthetic
 from jobsim.expansion import expand
 from jobsim.postings.schema import EXPERIENCE_LEVELS
+from jobsim.row_facts import PostingMeta
 from jobsim.settings import Settings
-from jobsim.similarity import FloatArray, PostingMeta, ScoringConfig, VectorIndex
+from jobsim.similarity import FloatArray, ScoringConfig, VectorIndex
 
 CATEGORIES = [f"category {i}" for i in range(30)]
 CITIES = [f"city {i}" for i in range(50)]
