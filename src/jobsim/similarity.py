@@ -31,8 +31,6 @@ _ROUNDING_MARGIN = 1e-5
 # Past this share of the board, scoring every row costs no more than picking the reachable ones.
 _MOST_ROWS_REACHABLE = 0.5
 _FEW_EXCLUDED = 8
-# score_reachable's kept answers: a batch of 128 new postings at 20,000 rows takes about 20 MB.
-_REACHABLE_CACHE_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -105,12 +103,6 @@ def scan_many(matrix: StoredArray, queries: FloatArray) -> FloatArray:
     return result
 
 
-def _scoring_key(config: ScoringConfig, meta: PostingMeta) -> tuple[object, ...]:
-    """What of `config` a query's scores over the reachable rows depend on (hashable)."""
-    bonus = config.bonus_for(meta.listing_type)
-    return (config.weight_semantic, config.weight_context, config.min_score, bonus)
-
-
 class VectorIndex:
     def __init__(
         self, dims: int, capacity: int = 1024, *, storage: IndexStorage = "float32"
@@ -125,10 +117,6 @@ class VectorIndex:
         self._version = 0
         self._prepared: dict[bytes, FloatArray] = {}
         self._prepared_version = -1
-        # score_reachable's answers, kept until the vectors or metadata change (see there).
-        self._reachable_scores: dict[tuple[object, ...], Reachable] = {}
-        self._reachable_bytes = 0
-        self._reachable_version = -1
 
     def __len__(self) -> int:
         return self.size
@@ -249,39 +237,11 @@ class VectorIndex:
         rows (None: every row, in order). A row's context bonus adds at most the largest
         `meta` can give, so a row whose semantic score falls short even with it can be in
         neither `meta`'s list nor list `meta` enters; scoring only the rest saves most of the
-        work per query on a large board (the scores are the same, bit for bit).
-
-        The answers for a prepared batch's postings are kept (up to _REACHABLE_CACHE_BYTES of
-        arrays) until the next batch or a change of vectors or metadata: the worker asks for
-        every new posting's own list, then for the lists each enters, the same scores twice."""
-        raw = vector.tobytes()
-        key = (raw, meta, *_scoring_key(config, meta), self._version)
-        if self._reachable_version != self._version:
-            self._forget_reachable()
-        found = self._reachable_scores.get(key)
-        if found is not None:
-            return found
+        work per query on a large board (the scores are the same, bit for bit)."""
         semantic = self._semantic(vector)
         rows = self._reachable(semantic, meta, config)
         scores = self._combine(semantic if rows is None else semantic[rows], meta, config, rows)
-        for array in scores:
-            array.setflags(write=False)
-        if raw in self._prepared:  # a batch's posting (its scores were prepared: still current)
-            self._remember_reachable(key, (scores, rows))
         return scores, rows
-
-    def _remember_reachable(self, key: tuple[object, ...], answer: Reachable) -> None:
-        size = sum(array.nbytes for array in answer[0])
-        size += 0 if answer[1] is None else answer[1].nbytes
-        if self._reachable_bytes + size > _REACHABLE_CACHE_BYTES:
-            self._forget_reachable()  # start again: the newest answers are the likeliest asked
-        self._reachable_scores[key] = answer
-        self._reachable_bytes += size
-
-    def _forget_reachable(self) -> None:
-        self._reachable_scores = {}
-        self._reachable_bytes = 0
-        self._reachable_version = self._version
 
     def _semantic(self, vector: FloatArray) -> FloatArray:
         """The query's cosine with every row: from the batch's prepared product, or a scan."""
@@ -299,8 +259,7 @@ class VectorIndex:
         minimum score (with a margin for float32 rounding); None where that is most rows."""
         if config.weight_semantic <= 0:
             return None
-        bonus = context_table(meta.experience_level, config.bonus_for(meta.listing_type))
-        most = config.weight_context * float(bonus.max())
+        most = self._largest_bonus(meta, config)
         bar = (config.min_score - most) / config.weight_semantic - _ROUNDING_MARGIN
         rows = np.flatnonzero(semantic >= bar)
         return rows if len(rows) <= self.size * _MOST_ROWS_REACHABLE else None
@@ -327,7 +286,6 @@ class VectorIndex:
         and a matrix product runs at the processor's speed, not the memory's."""
         positions = [self.positions[p] for p in posting_ids if p in self.positions]
         self._prepared = {}
-        self._forget_reachable()  # a new batch: the last one's scores are not asked again
         if not positions:
             return
         queries = self._matrix[positions].astype(np.float32, copy=False)
@@ -350,9 +308,35 @@ class VectorIndex:
         """The best listed postings for a query, above config.min_score, best first."""
         if self.size == 0:
             return []
-        (score, semantic, context), rows = self.score_reachable(vector, meta, config)
+        limit = limit or config.top_n
+        semantic = self._semantic(vector)
+        rows = self._may_rank(semantic, meta, config, now, exclude, limit)
+        score, semantic, context = self._combine(semantic[rows], meta, config, rows)
         allowed = self.allowed(score, meta, config, now, exclude, rows)
-        return self.best(score, semantic, context, allowed, limit or config.top_n, rows)
+        return self.best(score, semantic, context, allowed, limit, rows)
+
+    def _may_rank(
+        self,
+        semantic: FloatArray,
+        meta: PostingMeta,
+        config: ScoringConfig,
+        now: datetime,
+        exclude: Iterable[str],
+        limit: int,
+    ) -> npt.NDArray[np.intp]:
+        """The rows that could be among a query's `limit` best: a bonus is never negative, so
+        the `limit`-th best semantic part among the rows allowed in the list is a score the
+        list's last entry reaches; a row whose semantic part plus the largest bonus falls
+        below it (or below the minimum) cannot rank. A few passes over the scores instead of
+        the context bonus of every row."""
+        n = self.size
+        lower = semantic * np.float32(config.weight_semantic)
+        allowed = self.candidates(now) & self.of_type(meta.listing_type)
+        allowed[[self.positions[p] for p in exclude if p in self.positions]] = False
+        np.copyto(lower, np.float32(-np.inf), where=~allowed)
+        last = float(np.partition(lower, n - limit)[n - limit]) if n > limit else -np.inf
+        most = self._largest_bonus(meta, config) + _ROUNDING_MARGIN
+        return np.flatnonzero(lower >= max(last, config.min_score) - most)
 
     def allowed(
         self,
@@ -406,8 +390,34 @@ class VectorIndex:
         Scores are symmetric, so the posting enters a list when its score clears the minimum
         and either the list is not full or the score beats the list's lowest entry.
         """
-        scores, rows = self.score_reachable(self.vector(posting_id), self.meta(posting_id), config)
+        vector, meta = self.vector(posting_id), self.meta(posting_id)
+        semantic = self._semantic(vector)
+        rows = self._may_enter(semantic, meta, config)
+        scores = self._combine(semantic if rows is None else semantic[rows], meta, config, rows)
         return self.entries(posting_id, scores, config, now, rows)
+
+    def _may_enter(
+        self, semantic: FloatArray, meta: PostingMeta, config: ScoringConfig
+    ) -> npt.NDArray[np.intp] | None:
+        """The rows whose list a query with these semantic scores could enter: even with the
+        largest bonus `meta` can give, its score reaches the minimum and, where the list is
+        full, the list's floor (None where that is most rows). On a settled board a full
+        list's floor is far above the minimum, so this leaves few rows where the minimum
+        alone (_reachable) leaves most of them with a model whose cosines run high."""
+        if config.weight_semantic <= 0:
+            return None
+        n, facts = self.size, self.facts
+        upper = semantic * np.float32(config.weight_semantic)
+        upper += np.float32(self._largest_bonus(meta, config) + _ROUNDING_MARGIN)
+        full = facts.list_count[:n] >= config.top_n
+        bar = np.where(full, np.maximum(facts.list_floor[:n], config.min_score), config.min_score)
+        rows = np.flatnonzero(upper >= bar)
+        return rows if len(rows) <= n * _MOST_ROWS_REACHABLE else None
+
+    def _largest_bonus(self, meta: PostingMeta, config: ScoringConfig) -> float:
+        """The most the context part of a score can add for a query of `meta`."""
+        bonus = context_table(meta.experience_level, config.bonus_for(meta.listing_type))
+        return config.weight_context * float(bonus.max())
 
     def entries(
         self,

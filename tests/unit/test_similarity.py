@@ -421,27 +421,28 @@ def test_a_row_is_unreachable_only_when_even_the_largest_bonus_cannot_lift_it() 
     assert [(m.posting_id, round(m.score, 3)) for m in top] == [("near", 0.507)]
 
 
-def test_a_batchs_scores_are_kept_for_the_lists_it_enters_until_a_row_changes() -> None:
+def test_a_prepared_batch_answers_as_a_scan_does_until_a_row_changes() -> None:
     index = _clustered_board(np.random.default_rng(5), 600)
     config = ScoringConfig(top_n=3, min_score=0.3)
     batch = [f"p{i}" for i in range(580, 600)]
     index.prepare(batch)
     for posting_id in batch:  # as the worker asks: every own list first, then the entries
-        index.top_n(index.vector(posting_id), index.meta(posting_id), config, NOW)
-    first, meta = index.vector(batch[0]), index.meta(batch[0])
-    kept = index.score_reachable(first, meta, config)
-    outside = index.vector("p0")
-
-    assert index.score_reachable(first, meta, config) is kept  # computed once for the batch
-    assert index.score_reachable(outside, index.meta("p0"), config) is not (
-        index.score_reachable(outside, index.meta("p0"), config)
-    )  # not a batch's posting: nothing kept
+        top = index.top_n(index.vector(posting_id), index.meta(posting_id), config, NOW)
+        assert [m.posting_id for m in top] == _every_row_top_n_with(index, posting_id, config)
     entered = [owner for owner, _ in index.lists_it_enters(batch[0], config, NOW)]
     assert entered == _every_row_entries(index, batch[0], config)
 
-    # A row leaves the board: the kept scores go, and the answer follows.
+    # A row leaves the board: the prepared scores are stale, and the answer follows.
     gone = entered[0]
     index.set_meta(gone, PostingMeta(listed=False))
     after = [owner for owner, _ in index.lists_it_enters(batch[0], config, NOW)]
-    assert index.score_reachable(first, meta, config) is not kept
     assert gone not in after and after == _every_row_entries(index, batch[0], config)
+
+
+def _every_row_top_n_with(index: VectorIndex, posting_id: str, config: ScoringConfig) -> list[str]:
+    """_every_row_top_n where the query itself may rank (the worker excludes it elsewhere)."""
+    score, semantic, context = index.score_all(
+        index.vector(posting_id), index.meta(posting_id), config
+    )
+    allowed = index.allowed(score, index.meta(posting_id), config, NOW)
+    return [m.posting_id for m in index.best(score, semantic, context, allowed, config.top_n)]
