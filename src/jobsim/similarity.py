@@ -309,6 +309,7 @@ class VectorIndex:
         if self.size == 0:
             return []
         limit = limit or config.top_n
+        exclude = list(exclude)  # read twice below
         semantic = self._semantic(vector)
         rows = self._may_rank(semantic, meta, config, now, exclude, limit)
         score, semantic, context = self._combine(semantic[rows], meta, config, rows)
