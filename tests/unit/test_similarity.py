@@ -369,11 +369,15 @@ def _clustered_board(rng: np.random.Generator, rows: int) -> VectorIndex:
     return index
 
 
-def _every_row_top_n(index: VectorIndex, posting_id: str, config: ScoringConfig) -> list[str]:
+def _every_row_top_n(
+    index: VectorIndex, posting_id: str, config: ScoringConfig, *, itself: bool = False
+) -> list[str]:
+    """The top-N scored over every row; the query's own row excluded unless `itself`."""
     score, semantic, context = index.score_all(
         index.vector(posting_id), index.meta(posting_id), config
     )
-    allowed = index.allowed(score, index.meta(posting_id), config, NOW, [posting_id])
+    exclude = [] if itself else [posting_id]
+    allowed = index.allowed(score, index.meta(posting_id), config, NOW, exclude)
     return [m.posting_id for m in index.best(score, semantic, context, allowed, config.top_n)]
 
 
@@ -428,7 +432,9 @@ def test_a_prepared_batch_answers_as_a_scan_does_until_a_row_changes() -> None:
     index.prepare(batch)
     for posting_id in batch:  # as the worker asks: every own list first, then the entries
         top = index.top_n(index.vector(posting_id), index.meta(posting_id), config, NOW)
-        assert [m.posting_id for m in top] == _every_row_top_n_with(index, posting_id, config)
+        assert [m.posting_id for m in top] == _every_row_top_n(
+            index, posting_id, config, itself=True
+        )
     entered = [owner for owner, _ in index.lists_it_enters(batch[0], config, NOW)]
     assert entered == _every_row_entries(index, batch[0], config)
 
@@ -437,12 +443,3 @@ def test_a_prepared_batch_answers_as_a_scan_does_until_a_row_changes() -> None:
     index.set_meta(gone, PostingMeta(listed=False))
     after = [owner for owner, _ in index.lists_it_enters(batch[0], config, NOW)]
     assert gone not in after and after == _every_row_entries(index, batch[0], config)
-
-
-def _every_row_top_n_with(index: VectorIndex, posting_id: str, config: ScoringConfig) -> list[str]:
-    """_every_row_top_n where the query itself may rank (the worker excludes it elsewhere)."""
-    score, semantic, context = index.score_all(
-        index.vector(posting_id), index.meta(posting_id), config
-    )
-    allowed = index.allowed(score, index.meta(posting_id), config, NOW)
-    return [m.posting_id for m in index.best(score, semantic, context, allowed, config.top_n)]
