@@ -67,6 +67,27 @@ def held_by(db: Database, worker_id: str) -> list[int]:
         )
 
 
+def on_last_lives(db: Database, worker_id: str) -> bool:
+    """Whether the worker holds a task that one more lost lease could dead-letter.
+
+    A task whose worker dies on its last attempt is failed as poison (scenario 8 proves that);
+    near the end of a run the one busy worker holds the last task, so a chaos that always kills
+    the busy worker would kill that task's every attempt and prove the poison rule instead.
+    """
+    with db.read() as session:
+        return bool(
+            session.scalar(
+                select(func.count())
+                .select_from(Task)
+                .where(
+                    Task.state == "running",
+                    Task.lease_owner == worker_id,
+                    Task.attempts >= Task.max_attempts - 1,
+                )
+            )
+        )
+
+
 @pytest.mark.timeout(int(600 * max(scale(), 1)))
 def test_kill9_chaos_loses_nothing_duplicates_nothing_and_lists_stay_exact(
     database_url: str, db: Database, tmp_path: Path
@@ -104,8 +125,11 @@ def test_kill9_chaos_loses_nothing_duplicates_nothing_and_lists_stay_exact(
                     )
                 edits += 1
             # One of them, one that holds tasks when there is one: an idle victim orphans
-            # nothing, and at scale > 1 (fast batches) most kills would prove nothing.
-            running = cluster.running()
+            # nothing, and at scale > 1 (fast batches) most kills would prove nothing. A worker
+            # holding a task on its last lives is spared (on_last_lives).
+            running = [w for w in cluster.running() if not on_last_lives(db, w.id)]
+            if not running:
+                continue
             busy = [w for w in running if held_by(db, w.id)]
             victim = rng.choice(busy or running)
             killed_at = victim.kill()
