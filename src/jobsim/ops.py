@@ -51,29 +51,51 @@ def _language_rows(session: Session, recipe: VectorRecipe) -> list[dict[str, Any
 
 
 def _listing_type_rows(session: Session, recipe: VectorRecipe) -> list[dict[str, Any]]:
-    """Active listings and their coverage by listing type (jobs, businesses, ...)."""
-    return [
-        {
-            "listing_type": listing_type,
-            "active": active,
-            "embedded": embedded,
-            "coverage": _ratio(embedded, active),
-        }
-        for listing_type, active, embedded in _coverage_by(session, recipe, Posting.listing_type)
-    ]
+    """Each listing type's listings by status, and its active ones' coverage (jobs,
+    businesses, ...): the types with active listings first, the most first."""
+    statuses = _status_counts_by_type(session)
+    coverage = {
+        kind: (active, embedded)
+        for kind, active, embedded in _coverage_by(session, recipe, Posting.listing_type)
+    }
+    ordered = sorted(statuses, key=lambda kind: (-coverage.get(kind, (0, 0))[0], kind))
+    rows = []
+    for listing_type in ordered:
+        _, embedded = coverage.get(listing_type, (0, 0))
+        counts = statuses[listing_type]
+        rows.append(
+            {
+                "listing_type": listing_type,
+                **counts,
+                "embedded": embedded,
+                "coverage": _ratio(embedded, counts["active"]),
+            }
+        )
+    return rows
+
+
+STATUSES = ("active", "closed", "draft", "deleted")
+
+
+def _status_counts_by_type(session: Session) -> dict[str, dict[str, int]]:
+    """Each listing type's listings by status ('deleted' counts the deleted ones whatever
+    their status)."""
+    columns = (Posting.listing_type, Posting.status, Posting.is_deleted)
+    rows = session.execute(select(*columns, func.count()).group_by(*columns))
+    counts: dict[str, dict[str, int]] = {}
+    for listing_type, status, is_deleted, count in rows:
+        state = "deleted" if is_deleted else status
+        counts.setdefault(listing_type, dict.fromkeys(STATUSES, 0))[state] += int(count)
+    return counts
 
 
 def _postings_by_status(session: Session) -> dict[str, int]:
-    by_status = dict.fromkeys(("active", "closed", "draft"), 0)
-    rows = session.execute(
-        select(Posting.status, func.count())
-        .where(Posting.is_deleted.is_(False))
-        .group_by(Posting.status)
-    )
-    for status, count in rows:
-        by_status[status] = int(count)
-    deleted = session.scalar(select(func.count()).where(Posting.is_deleted.is_(True)))
-    return {**by_status, "deleted": int(deleted or 0)}
+    """Listings by status, every listing type together."""
+    total = dict.fromkeys(STATUSES, 0)
+    for counts in _status_counts_by_type(session).values():
+        for state, count in counts.items():
+            total[state] += count
+    return total
 
 
 def _workers(session: Session, settings: Settings) -> list[dict[str, Any]]:
@@ -147,7 +169,10 @@ class LanguageCoverage(BaseModel):
 class ListingTypeCoverage(BaseModel):
     listing_type: str
     active: int
-    embedded: int
+    closed: int
+    draft: int
+    deleted: int
+    embedded: int  # active listings with a vector for their current text
     coverage: float
 
 

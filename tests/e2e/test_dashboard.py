@@ -162,7 +162,9 @@ def test_an_operator_watches_postings_embed_retries_a_failed_task_and_sees_it_su
     expect(page.locator("#models-body")).to_contain_text("current")
     job_row = page.locator("#listing-types-body tr")
     expect(job_row).to_have_count(1)
-    expect(job_row.locator("td")).to_have_text(["job", str(POSTINGS), str(POSTINGS), "100%"])
+    expect(job_row.locator("td")).to_have_text(
+        ["job", str(POSTINGS), "0", "0", "0", str(POSTINGS), "100%"]
+    )
     screenshot(page, "embeddings")
 
     open_tab(page, "Worker status")

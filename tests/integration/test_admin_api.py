@@ -207,7 +207,10 @@ def test_the_embedding_report_counts_postings_by_state_model_and_language(
 def test_the_embedding_report_and_the_status_count_each_listing_type_apart(
     client: TestClient, settings: Settings, db: Database
 ) -> None:
-    create_postings(client, 2)
+    create_postings(client, 5)
+    assert client.patch("/api/jobs/job-2", json={"status": "closed"}).status_code == 200
+    assert client.patch("/api/jobs/job-3", json={"status": "draft"}).status_code == 200
+    assert client.delete("/api/jobs/job-4").status_code == 204
     bakery = {
         "name": "Crust & Crumb",
         "category": "Bakery",
@@ -219,15 +222,20 @@ def test_the_embedding_report_and_the_status_count_each_listing_type_apart(
     run_worker(settings, db)
 
     after = get(client, "/api/admin/embeddings")["listing_types"]
+    jobs = {"listing_type": "job", "active": 2, "closed": 1, "draft": 1, "deleted": 1}
+    businesses = {"listing_type": "business", "active": 1, "closed": 0, "draft": 0, "deleted": 0}
     assert before == [
-        {"listing_type": "job", "active": 2, "embedded": 0, "coverage": 0.0},
-        {"listing_type": "business", "active": 1, "embedded": 0, "coverage": 0.0},
+        {**jobs, "embedded": 0, "coverage": 0.0},
+        {**businesses, "embedded": 0, "coverage": 0.0},
     ]
     assert after == [
-        {"listing_type": "job", "active": 2, "embedded": 2, "coverage": 1.0},
-        {"listing_type": "business", "active": 1, "embedded": 1, "coverage": 1.0},
+        {**jobs, "embedded": 2, "coverage": 1.0},
+        {**businesses, "embedded": 1, "coverage": 1.0},
     ]
     assert Service(settings, db).ops.status()["listing_types"] == after
+    # The totals count every listing type together.
+    totals = get(client, "/api/admin/embeddings")["postings"]
+    assert totals == {"active": 3, "closed": 1, "draft": 1, "deleted": 1}
 
 
 def test_the_queue_report_has_counts_the_oldest_age_and_sixty_minutes_of_throughput(

@@ -396,12 +396,15 @@
           {},
           el("td", { text: t.listing_type }),
           el("td", { class: "num", text: plain(t.active) }),
+          el("td", { class: "num", text: plain(t.closed) }),
+          el("td", { class: "num", text: plain(t.draft) }),
+          el("td", { class: "num", text: plain(t.deleted) }),
           el("td", { class: "num", text: plain(t.embedded) }),
           el("td", { class: "num", text: percent(t.coverage) })
         )
       ),
-      4,
-      "No active listings."
+      7,
+      "No listings."
     );
     replaceRows(
       $("languages-body"),
