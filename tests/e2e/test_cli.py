@@ -309,6 +309,7 @@ def test_status_json_shows_full_coverage_and_nothing_queued(imported: Imported) 
     assert status["queue"]["tasks"]["embed"]["succeeded"] == 6
     assert [w["state"] for w in status["workers"]] == ["stopped"]
     assert "embeddings: 6 current, 0 missing (100.0% of active)" in plain
+    assert "postings: 6 active, 0 closed, 0 draft, 0 deleted" in plain
 
 
 # --- tests with their own database -------------------------------------------------------------

@@ -299,4 +299,5 @@ def test_jobsim_import_reads_a_business_csv_and_reports_bad_rows(
     assert row.tags == ["bread", "cakes"]
     create(client)  # one job posting beside the business
     status = CliRunner().invoke(main, ["status"], env=env)
+    assert "listings, all types: 2 active, 0 closed, 0 draft, 0 deleted" in status.output
     assert "listing types: business 1 (0% embedded), job 1 (0% embedded)" in status.output

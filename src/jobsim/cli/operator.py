@@ -48,7 +48,11 @@ def status(context: Context, as_json: bool) -> None:
         return
     postings, embeddings, tasks = report["postings"], report["embeddings"], report["queue"]
     click.echo(f"embedder: {report['embedder']} (vectors: {report['vector_model']})")
-    click.echo("postings: " + ", ".join(f"{v} {k}" for k, v in postings.items()))
+    several_types = len(report["listing_types"]) > 1
+    click.echo(
+        ("listings, all types: " if several_types else "postings: ")
+        + ", ".join(f"{v} {k}" for k, v in postings.items())
+    )
     click.echo(
         f"embeddings: {embeddings['current']} current, {embeddings['missing']} missing "
         f"({embeddings['coverage']:.1%} of active)"
@@ -61,7 +65,7 @@ def status(context: Context, as_json: bool) -> None:
                 f"{row['vectors']} vectors" + (f" [{', '.join(marks)}]" if marks else "")
             )
     click.echo(f"similar lists: {report['similar_lists']['computed']} computed")
-    if len(report["listing_types"]) > 1:  # a board of jobs only has nothing more to say here
+    if several_types:  # a board of jobs only has nothing more to say here
         click.echo(
             "listing types: "
             + ", ".join(
