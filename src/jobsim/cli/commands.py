@@ -468,7 +468,10 @@ def _with_progress(service: Any, work: Any) -> Any:
 
     total = remaining()
     done = threading.Event()
-    with tqdm(total=total, unit="task", desc="worker") as bar:
+    # disable=None: no bar where stderr is not a terminal (a log would get a line a refresh).
+    with tqdm(total=total, unit="task", desc="worker", disable=None) as bar:
+        if bar.disable:
+            return work()
 
         def poll() -> None:
             while not done.wait(0.5):
