@@ -21,7 +21,10 @@ from jobsim.similarity import FloatArray, Match, ScoringConfig, VectorIndex
 EXACT_MS = 50.0
 RECALL = 0.98
 SPEEDUP = 10.0
-QUERIES = 100
+# Recall@10 over 100 queries ranged 0.973-0.998 on one graph of 1,000,000 rows (ten samples
+# of 100 from 1,000 queries, mean 0.990): at 100 the sample, not the graph, decided whether 7b
+# passed. 1,000 queries cost 25-75 s of exact scans in the full run.
+QUERIES = 1_000
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 META = PostingMeta()
 CONFIG = ScoringConfig(min_score=-1.0)
