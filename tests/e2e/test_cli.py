@@ -5,11 +5,16 @@ input, schema set-up on each backend, and the quick start with the real local mo
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
+import pty
 import signal
+import struct
 import subprocess
 import sys
+import termios
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -500,3 +505,50 @@ def test_demo_with_the_default_local_model_prints_semantic_similar_jobs(tmp_path
     category = lines[header].split("[", 1)[1].split(" · ")[0]
     items = lines[header + 2 : header + 7]
     assert all(f"({category}," in item for item in items), lines[header : header + 8]
+
+
+def stderr_on_a_terminal(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str]:
+    """Run the CLI with stderr on a pseudo-terminal of 120 columns (a new one has none, and a
+    progress bar would draw nothing); returns the exit code and what reached the terminal."""
+    terminal, child_side = pty.openpty()
+    fcntl.ioctl(child_side, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jobsim.cli", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=child_side,
+    )
+    os.close(child_side)
+    chunks: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # the child closed its side
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    code = process.wait(timeout=CLI_TIMEOUT)
+    reader.join(timeout=10)
+    os.close(terminal)
+    return code, b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_the_demo_draws_its_progress_bar_on_a_terminal_and_not_into_a_pipe(
+    tmp_path: Path,
+) -> None:
+    env = cli_env(f"sqlite:///{tmp_path / 'piped.db'}", log_level="WARNING")
+    piped = jobsim("demo", "--show", "0", env=env, cwd=tmp_path)
+    assert "embedded 460 postings" in ok(piped)
+    assert "task/s" not in piped.stderr  # a log gets no refreshes
+
+    env = cli_env(f"sqlite:///{tmp_path / 'terminal.db'}", log_level="WARNING")
+    code, terminal = stderr_on_a_terminal(["demo", "--show", "0"], env, tmp_path)
+    assert code == 0, terminal
+    assert "worker: 100%" in terminal and "460/460" in terminal
