@@ -50,10 +50,12 @@ def _language_rows(session: Session, recipe: VectorRecipe) -> list[dict[str, Any
     ]
 
 
-def _listing_type_rows(session: Session, recipe: VectorRecipe) -> list[dict[str, Any]]:
-    """Each listing type's listings by status, and its active ones' coverage (jobs,
-    businesses, ...): the types with active listings first, the most first."""
-    statuses = _status_counts_by_type(session)
+def _listing_type_rows(
+    session: Session, recipe: VectorRecipe, statuses: dict[str, dict[str, int]]
+) -> list[dict[str, Any]]:
+    """Each listing type's listings by status (`statuses`, from _status_counts_by_type) and
+    its active ones' coverage (jobs, businesses, ...): the types with active listings first,
+    the most first."""
     coverage = {
         kind: (active, embedded)
         for kind, active, embedded in _coverage_by(session, recipe, Posting.listing_type)
@@ -89,10 +91,10 @@ def _status_counts_by_type(session: Session) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _postings_by_status(session: Session) -> dict[str, int]:
+def _all_types(statuses: dict[str, dict[str, int]]) -> dict[str, int]:
     """Listings by status, every listing type together."""
     total = dict.fromkeys(STATUSES, 0)
-    for counts in _status_counts_by_type(session).values():
+    for counts in statuses.values():
         for state, count in counts.items():
             total[state] += count
     return total
@@ -303,7 +305,8 @@ class Operations:
 
     def status(self) -> dict[str, Any]:
         with self.db.read() as session:
-            postings = _postings_by_status(session)
+            statuses = _status_counts_by_type(session)
+            postings = _all_types(statuses)
             with_lists = session.scalar(
                 select(func.count())
                 .select_from(Posting)
@@ -311,7 +314,7 @@ class Operations:
                 .where(active_clause(), ListState.computed_at.is_not(None))
             )
             languages = _language_rows(session, self.recipe)
-            listing_types = _listing_type_rows(session, self.recipe)
+            listing_types = _listing_type_rows(session, self.recipe, statuses)
             tasks = queue.counts(session)
             oldest = queue.oldest_queued_age_seconds(session)
             workers = _workers(session, self.settings)
@@ -339,7 +342,8 @@ class Operations:
         now = utcnow()
         stale_before = now - timedelta(days=self.settings.recompute_after_days)
         with self.db.read() as session:
-            postings = _postings_by_status(session)
+            statuses = _status_counts_by_type(session)
+            postings = _all_types(statuses)
             states = self._embedding_states(session)
             models = _model_rows(session, self.recipe.model)
             stale = session.scalar(
@@ -349,7 +353,7 @@ class Operations:
                 .where(active_clause(), ListState.computed_at < stale_before)
             )
             languages = _language_rows(session, self.recipe)
-            listing_types = _listing_type_rows(session, self.recipe)
+            listing_types = _listing_type_rows(session, self.recipe, statuses)
         return EmbeddingReport(
             embedder=self.recipe.embedder,
             vector_model=self.recipe.model,
