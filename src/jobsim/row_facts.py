@@ -90,6 +90,8 @@ class RowFacts:
         # Each row's cached list: its size and its lowest score (-inf while not full).
         self.list_count = np.zeros(capacity, dtype=np.int32)
         self.list_floor = np.full(capacity, -np.inf, dtype=np.float32)
+        # Each row's bar for a new entry (see entry_bars), with the (top_n, min_score) it is for.
+        self._bars: tuple[tuple[int, float], FloatArray] | None = None
         self._strings = _Codes()
         self._types = _Codes()
 
@@ -106,6 +108,7 @@ class RowFacts:
         self._type = grown(self._type, capacity, -1)
         self.list_count = grown(self.list_count, capacity, 0)
         self.list_floor = grown(self.list_floor, capacity, -np.inf)
+        self._bars = None
 
     def write(self, position: int, meta: PostingMeta) -> None:
         """Set the facts of the row at `position` (the next new row at len(metas))."""
@@ -126,6 +129,23 @@ class RowFacts:
     def set_list_state(self, position: int, count: int, floor: float | None) -> None:
         self.list_count[position] = count
         self.list_floor[position] = -np.inf if floor is None else floor
+        bars = self._bars
+        if bars is not None:
+            (top_n, min_score), values = bars
+            values[position] = _entry_bar(count, self.list_floor[position], top_n, min_score)
+
+    def entry_bars(self, top_n: int, min_score: float, n: int) -> FloatArray:
+        """The first `n` rows' bar for a new entry in their list: the minimum score, or a full
+        list's floor where that is higher. Kept in step by set_list_state, so a query compares
+        against it instead of building it from every row's list state."""
+        key = (top_n, min_score)
+        bars = self._bars
+        if bars is None or bars[0] != key:
+            full = self.list_count >= top_n
+            floors = np.maximum(self.list_floor, np.float32(min_score))
+            bars = (key, np.where(full, floors, np.float32(min_score)).astype(np.float32))
+            self._bars = bars
+        return bars[1][:n]
 
     def candidates(self, now: datetime, r: Rows) -> npt.NDArray[np.bool_]:
         """Rows that may appear in a list right now: the listed rule (jobsim.postings.listed)."""
@@ -193,6 +213,12 @@ class RowFacts:
         if region >= 0:
             flags |= (self._region[r] == region).view(np.uint8) * np.uint8(SAME_REGION)
         return flags
+
+
+def _entry_bar(count: int, floor: np.float32, top_n: int, min_score: float) -> np.float32:
+    """One row's entry bar, as RowFacts.entry_bars computes it for every row."""
+    bar = np.float32(min_score)
+    return max(floor, bar) if count >= top_n else bar
 
 
 def grown(array: npt.NDArray[Any], capacity: int, fill: object) -> npt.NDArray[Any]:

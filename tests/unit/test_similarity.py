@@ -10,8 +10,8 @@ import pytest
 
 from jobsim.context_bonus import JOB_BONUS, ContextBonus
 from jobsim.postings.schema import EXPERIENCE_LEVELS
-from jobsim.row_facts import PostingMeta
-from jobsim.similarity import ScoringConfig, VectorIndex
+from jobsim.row_facts import PostingMeta, RowFacts
+from jobsim.similarity import ScoringConfig, VectorIndex, kth_largest_bound
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -443,3 +443,65 @@ def test_a_prepared_batch_answers_as_a_scan_does_until_a_row_changes() -> None:
     index.set_meta(gone, PostingMeta(listed=False))
     after = [owner for owner, _ in index.lists_it_enters(batch[0], config, NOW)]
     assert gone not in after and after == _every_row_entries(index, batch[0], config)
+
+
+def test_a_large_board_ranks_and_enters_as_scoring_every_row_does() -> None:
+    """Past 8,192 rows the bar a row must reach comes from chunk maxima, not a partition."""
+    rng = np.random.default_rng(23)
+    index = _clustered_board(rng, 12_000)
+    for i in range(0, 12_000, 3):  # full lists, as on a settled board
+        index.set_list_state(f"p{i}", 10, float(rng.uniform(0.5, 0.95)))
+    config = ScoringConfig(top_n=10, min_score=0.3)
+    for i in range(0, 12_000, 997):
+        posting_id = f"p{i}"
+        vector, meta = index.vector(posting_id), index.meta(posting_id)
+        top = index.top_n(vector, meta, config, NOW, exclude=[posting_id])
+        assert len(top) == 10
+        assert [m.posting_id for m in top] == _every_row_top_n(index, posting_id, config)
+        entered = [owner for owner, _ in index.lists_it_enters(posting_id, config, NOW)]
+        assert entered == _every_row_entries(index, posting_id, config)
+
+
+@pytest.mark.parametrize("n", [5, 300, 8_191, 8_192, 50_000])
+@pytest.mark.parametrize("k", [1, 10, 200])
+def test_the_kth_largest_bound_is_reached_by_k_values_and_never_above_the_kth(
+    n: int, k: int
+) -> None:
+    rng = np.random.default_rng(n + k)
+    values = rng.standard_normal(n).astype(np.float32)
+    values[rng.random(n) < 0.3] = -np.inf  # rows no list may hold
+    values[: min(n, 40)] = 2.5  # ties at the top
+    bound = kth_largest_bound(values, k)
+    if n <= k:
+        assert bound == -np.inf
+        return
+    exact = float(np.sort(values)[::-1][k - 1])
+    assert bound <= exact
+    assert np.count_nonzero(values >= bound) >= k
+    if n < 8_192:
+        assert bound == exact  # small arrays are partitioned exactly
+    else:
+        assert (values >= bound).sum() < k + n // 100  # close below the k-th
+
+
+def test_entry_bars_follow_every_list_state_change() -> None:
+    rng = np.random.default_rng(4)
+    facts = RowFacts(500)
+    facts.entry_bars(10, 0.3, 500)  # built once, then kept in step
+    for _ in range(2_000):
+        count = int(rng.integers(0, 13))
+        floor = float(rng.uniform(0.0, 0.9)) if count >= 10 or rng.random() < 0.2 else None
+        facts.set_list_state(int(rng.integers(0, 500)), count, floor)
+    fresh = RowFacts(500)
+    fresh.list_count[:], fresh.list_floor[:] = facts.list_count, facts.list_floor
+    assert facts.entry_bars(10, 0.3, 500).tobytes() == fresh.entry_bars(10, 0.3, 500).tobytes()
+    full = facts.list_count >= 10
+    expected = np.where(full, np.maximum(facts.list_floor, np.float32(0.3)), np.float32(0.3))
+    assert facts.entry_bars(10, 0.3, 500).tolist() == expected.tolist()
+    # Another list size or minimum is rebuilt from the list states, not taken from the cache.
+    assert (
+        facts.entry_bars(12, 0.5, 500).tolist()
+        == np.where(
+            facts.list_count >= 12, np.maximum(facts.list_floor, np.float32(0.5)), np.float32(0.5)
+        ).tolist()
+    )
