@@ -77,6 +77,8 @@ class Worker:
         self._outage_backoff = RetryPolicy(max(settings.poll_seconds, 0.1), 30.0)
         self.totals = BatchReport()
         self._statistics = GrowthAnalyzer(db)  # planner statistics during a bulk load
+        # Between empty claims the worker waits for tasks to be queued, at most poll_seconds.
+        self._work_signal = queue.WorkSignal(db)
         # This process's counters for /metrics, written to the worker's row at each heartbeat.
         self.counters = metrics.Accumulator()
         self._stop = threading.Event()
@@ -116,6 +118,7 @@ class Worker:
             finally:
                 self._stop.set()
                 beat.join(timeout=5)
+                self._work_signal.close()
                 self._unregister()
                 self._finished.set()
                 if signals is not None:
@@ -186,7 +189,7 @@ class Worker:
             if report.claimed == 0:
                 if burst:
                     break
-                self._stop.wait(self.settings.poll_seconds)
+                self._work_signal.wait(self.settings.poll_seconds, self._stop)
 
     def stop(self) -> None:
         """Stop claiming; the batch in hand finishes (or is released after the grace period)."""

@@ -1,7 +1,8 @@
 """The task queue, the one home of every statement on the tasks table.
 
 core.py runs tasks (enqueue, heartbeat, complete, retry, release, prune); claim.py leases them
-to workers, with the rules for lost leases and poison; reports.py is what an operator reads
+to workers, with the rules for lost leases and poison; wakeup.py wakes idle workers when tasks
+are queued; reports.py is what an operator reads
 (counts, ages, throughput, tasks); operator.py is what an operator does (retry dead letters,
 clear finished tasks, release dead workers' leases).
 """
@@ -49,6 +50,7 @@ from jobsim.queue.reports import (
     postings_with_tasks,
     totals,
 )
+from jobsim.queue.wakeup import WorkSignal, notify_queued
 
 __all__ = [
     "BATCH",
@@ -68,6 +70,7 @@ __all__ = [
     "Kind",
     "MinuteCount",
     "State",
+    "WorkSignal",
     "cancel_queued",
     "claim",
     "claim_statement",
@@ -80,6 +83,7 @@ __all__ = [
     "has_pending",
     "heartbeat",
     "list_tasks",
+    "notify_queued",
     "oldest_queued_age_seconds",
     "outcomes_since",
     "pending_task_ids",

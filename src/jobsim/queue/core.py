@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from jobsim import metrics
 from jobsim.clock import Clock, system_clock
 from jobsim.errors import sanitize
+from jobsim.queue.wakeup import notify_queued
 from jobsim.retry import RetryDecision
 from jobsim.storage.dialect import is_postgresql, is_sqlite, upsert_insert
 from jobsim.storage.engine import Database, affected_rows
@@ -143,6 +144,7 @@ def enqueue_many(
     # One statement, compiled once and cached, run for every row (a multi-row VALUES list is
     # a new statement to compile for each chunk).
     session.connection().execute(statement, [{**row, "posting_id": pid} for pid in ids])
+    notify_queued(session)
     metrics.inc(metrics.TASKS_ENQUEUED, len(ids), kind=kind)
 
 
@@ -227,6 +229,8 @@ def release(
     for task_id in task_ids:
         if _requeue(session, token, task_id, now=now, run_after=now, refund=1, error=None):
             released += 1
+    if released:
+        notify_queued(session)  # another worker can take them now
     return released
 
 

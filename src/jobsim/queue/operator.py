@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from jobsim.clock import Clock, system_clock
 from jobsim.queue.core import FAILED, QUEUED, RUNNING, SUCCEEDED, same_posting
+from jobsim.queue.wakeup import notify_queued
 from jobsim.storage.engine import affected_rows
 from jobsim.storage.models import Task
 
@@ -53,6 +54,8 @@ def retry_failed(
         )
         if affected_rows(result):
             retried.append(task_id)
+    if retried:
+        notify_queued(session)
     return retried
 
 
