@@ -1,5 +1,6 @@
 """Figure 4: from `POST /api/jobs` returning to the new posting appearing in a closely related
-posting's similar list, with a worker idle and waiting (the default poll interval)."""
+posting's similar list, with a worker idle and waiting for work (woken by the enqueue:
+jobsim.queue.wakeup; the default poll interval behind it)."""
 
 from __future__ import annotations
 
