@@ -2,9 +2,9 @@
 
 core.py runs tasks (enqueue, heartbeat, complete, retry, release, prune); claim.py leases them
 to workers, with the rules for lost leases and poison; wakeup.py wakes idle workers when tasks
-are queued; reports.py is what an operator reads
-(counts, ages, throughput, tasks); operator.py is what an operator does (retry dead letters,
-clear finished tasks, release dead workers' leases).
+are queued; reports.py is what an operator reads (counts, ages, throughput, tasks);
+operator.py is what an operator does (retry dead letters, clear finished tasks, release dead
+workers' leases).
 """
 
 from __future__ import annotations

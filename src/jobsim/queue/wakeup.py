@@ -56,9 +56,9 @@ class WorkSignal:
             else:
                 self._wait_for_notify(connection, deadline, stop)
         except Exception as error:
-            # The database went away under the wait: wait out the interval as a plain poll,
-            # and connect again next time.
-            log.debug("work signal lost; polling", extra={"error": sanitize(str(error))})
+            # The signal's connection failed (a restart, a killed session): wait out the
+            # interval as a plain poll, and connect again at the next wait.
+            log.warning("work signal lost; this wait polls", extra={"error": sanitize(str(error))})
             self.close()
             stop.wait(max(deadline - time.monotonic(), 0.0))
 
