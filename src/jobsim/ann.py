@@ -167,10 +167,8 @@ class HnswVectorIndex(VectorIndex):
 
     def _open_lists(self, meta: PostingMeta, config: ScoringConfig, now: datetime) -> IntArray:
         """Listed rows of `meta`'s type whose list is not full."""
-        n = self.size
-        takes = (self.facts.list_count[:n] < config.top_n) & self.candidates(now)
-        rows = np.flatnonzero(takes)
-        return rows[self.of_type(meta.listing_type, rows)]
+        open_lists = self.facts.list_count[: self.size] < config.top_n
+        return np.flatnonzero(open_lists & self.listable(now, meta.listing_type))
 
 
 def vector_index(dims: int, config: ScoringConfig) -> VectorIndex:
