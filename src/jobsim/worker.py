@@ -154,6 +154,8 @@ class Worker:
     def _work(self, burst: bool, max_batches: int | None) -> None:
         batches = 0
         outage = 0  # turns in a row that failed on the database
+        if not burst:
+            self._work_signal.start()
         while not self._stop.is_set():
             try:
                 serving = self._serving.other()

@@ -144,6 +144,46 @@ def test_an_idle_worker_embeds_a_new_posting_long_before_its_poll_interval(
     assert time.monotonic() - stopping < 5  # the stop ended the wait too
 
 
+def test_a_task_queued_between_the_first_empty_claim_and_the_first_wait_is_not_missed(
+    db: Database, settings: Settings
+) -> None:
+    # No heartbeat either: on SQLite its writes would end the wait too.
+    settings = settings.model_copy(update={"poll_seconds": POLL, "heartbeat_seconds": POLL})
+    worker = Worker(settings, db, FakeEmbedder(), worker_id="racing")
+    worker._work_signal = QueueingFirst(db)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        wait_for(lambda: _embedded(db, "queued-while-claiming"), timeout=10)
+    finally:
+        worker.stop()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+class QueueingFirst(queue.WorkSignal):
+    """The worker's signal, with a posting created just before the first wait: after the
+    worker's first claim found nothing, as if it arrived while that claim was running."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.first = True
+
+    def wait(self, seconds: float, stop: threading.Event) -> None:
+        if self.first:
+            self.first = False
+            with self.db.write() as session:
+                PostingWriter().create(
+                    session,
+                    PostingIn(
+                        id="queued-while-claiming",
+                        title="Forklift driver",
+                        description="Move pallets across a warehouse on the early shift.",
+                    ),
+                )
+        super().wait(seconds, stop)
+
+
 def _state(db: Database, worker_id: str) -> str | None:
     with db.read() as session:
         row = session.get(WorkerRow, worker_id)

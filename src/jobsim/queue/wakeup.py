@@ -46,6 +46,18 @@ class WorkSignal:
         self._connection: Any = None  # the driver's connection, outside the engine's pool
         self._version: int | None = None  # SQLite's data_version when last looked at
 
+    def start(self) -> None:
+        """Watch from now on, before the worker's first claim: work queued between an empty
+        claim and the first wait still ends that wait. A failure here is retried by the wait."""
+        try:
+            self._connect()
+        except Exception as error:
+            log.warning(
+                "work signal not ready; the first wait connects again",
+                extra={"error": sanitize(str(error))},
+            )
+            self.close()
+
     def wait(self, seconds: float, stop: threading.Event) -> None:
         """Return when work may have been queued, when `stop` is set, or after `seconds`."""
         deadline = time.monotonic() + seconds
