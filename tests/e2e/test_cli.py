@@ -506,6 +506,24 @@ def test_demo_with_the_default_local_model_prints_semantic_similar_jobs(tmp_path
     items = lines[header + 2 : header + 7]
     assert all(f"({category}," in item for item in items), lines[header : header + 8]
 
+    # The README's first new posting, word for word, finds the occupations it names.
+    example = tmp_path / "readme-example.json"
+    example.write_text(json.dumps([{"id": "readme-example", **readme_posting()}]))
+    ok(jobsim("import", str(example), env=env, cwd=tmp_path))
+    ok(jobsim("worker", "--burst", env=env, cwd=tmp_path, timeout=240))
+    similar = as_json(jobsim("similar", "readme-example", "--json", env=env, cwd=tmp_path))
+    assert similar["method"] == "semantic"
+    titles = {item["title"] for item in similar["data"] if item["source"] == "semantic"}
+    assert {"Software architect", "ICT application developer", "Database developer"} <= titles
+
+
+def readme_posting() -> dict[str, Any]:
+    """The JSON body of the README's `curl -XPOST .../api/jobs` example."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    after = readme.split("-XPOST localhost:8000/api/jobs", 1)[1]
+    body: dict[str, Any] = json.loads(after.split("-d '", 1)[1].split("'", 1)[0])
+    return body
+
 
 def stderr_on_a_terminal(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str]:
     """Run the CLI with stderr on a pseudo-terminal of 120 columns (a new one has none, and a
