@@ -51,7 +51,9 @@ def test_values_are_measured_and_plausible(result: BenchResult) -> None:
     assert by_number["1a"].value < 5  # the pipeline cannot outrun its own model many times
     assert by_number["3a"].value < 10_000  # p99 of a cached list, in ms
     assert 0 < by_number["6c"].value <= 1 and 0 < by_number["7b"].value <= 1  # recalls
-    assert 0.05 < by_number["4a"].value < 30  # seconds from POST to listed
+    # Seconds from POST to listed: an idle worker is woken (SQLite: checked every 50 ms), then
+    # claims, embeds and writes lists; the benchmark looks every 10 ms.
+    assert 0.005 < by_number["4a"].value < 30
     assert by_number["8"].value > 10  # numpy against a Python loop
 
 
