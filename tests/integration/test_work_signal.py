@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 from sqlalchemy import select, text
@@ -20,6 +19,7 @@ from jobsim.storage.models import Embedding
 from jobsim.storage.models import Worker as WorkerRow
 from jobsim.testing import FakeEmbedder
 from jobsim.worker import Worker
+from tests.support.chaos import wait_until
 
 POLL = 60.0  # far longer than any wait below: only a signal can explain a quick answer
 
@@ -122,7 +122,7 @@ def test_an_idle_worker_embeds_a_new_posting_long_before_its_poll_interval(
     thread = threading.Thread(target=worker.run)
     thread.start()
     try:
-        wait_for(lambda: _state(db, "idle") == "running")
+        wait_until(lambda: _state(db, "idle") == "running", 10, "worker running", step=0.02)
         time.sleep(0.3)  # its first claim found nothing: it waits
         created = time.monotonic()
         with db.write() as session:
@@ -134,7 +134,7 @@ def test_an_idle_worker_embeds_a_new_posting_long_before_its_poll_interval(
                     description="Care for patients on the night shift of a busy ward.",
                 ),
             )
-        wait_for(lambda: _embedded(db, "new-one"), timeout=10)
+        wait_until(lambda: _embedded(db, "new-one"), 10, "new posting embedded", step=0.02)
         assert time.monotonic() - created < 5
     finally:
         stopping = time.monotonic()
@@ -154,7 +154,9 @@ def test_a_task_queued_between_the_first_empty_claim_and_the_first_wait_is_not_m
     thread = threading.Thread(target=worker.run)
     thread.start()
     try:
-        wait_for(lambda: _embedded(db, "queued-while-claiming"), timeout=10)
+        wait_until(
+            lambda: _embedded(db, "queued-while-claiming"), 10, "posting embedded", step=0.02
+        )
     finally:
         worker.stop()
         thread.join(timeout=10)
@@ -196,11 +198,3 @@ def _embedded(db: Database, posting_id: str) -> bool:
             select(Embedding.posting_id).where(Embedding.posting_id == posting_id)
         )
     return found is not None
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
